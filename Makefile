@@ -1,0 +1,32 @@
+# The two set-up commands are `make loadtest` and `make test`; both install
+# valkey-server first if it is missing (see docs/setup.md).
+GO ?= go
+# Race-enabled tests of several packages that each start their own Valkey
+# servers; 2 cores need the long timeout.
+TEST_FLAGS ?= -race -count=1 -timeout 40m
+LOADTEST_FLAGS ?=
+
+.PHONY: test bench lint loadtest valkey nocgo
+
+valkey:
+	@bash scripts/install-valkey.sh
+
+test: valkey
+	$(GO) vet ./...
+	$(MAKE) --no-print-directory nocgo
+	$(GO) test $(TEST_FLAGS) ./...
+
+# A program that imports only kv and local must build without cgo, because
+# only package remote links the GLIDE client.
+nocgo:
+	CGO_ENABLED=0 $(GO) build ./ ./local/... ./kvtest/... ./internal/ttl/...
+
+bench: valkey
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+loadtest: valkey
+	$(GO) run ./loadtest $(LOADTEST_FLAGS)

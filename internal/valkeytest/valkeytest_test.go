@@ -1,0 +1,30 @@
+package valkeytest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestStartAndStop(t *testing.T) {
+	s, err := Start()
+	require.NoError(t, err)
+	out, err := s.CLI("SET", "k", "v")
+	require.NoError(t, err)
+	require.Equal(t, "OK", strings.TrimSpace(out))
+	s.Stop()
+	s.Stop()
+	_, err = s.CLI("PING")
+	require.Error(t, err, "server still answers after Stop")
+}
+
+func TestClusterCoversAllSlots(t *testing.T) {
+	c, err := StartCluster(3)
+	require.NoError(t, err)
+	defer c.Stop()
+	out, err := c.Nodes[0].CLI("CLUSTER", "INFO")
+	require.NoError(t, err)
+	require.Contains(t, out, "cluster_slots_assigned:16384")
+	require.Contains(t, out, "cluster_known_nodes:3")
+}
