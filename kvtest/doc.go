@@ -1,0 +1,19 @@
+// Package kvtest is the conformance suite for [kv.Client]: one call runs
+// every rule of the contract in package kv as subtests against an
+// implementation, so the in-process tier, the Valkey tier, their composition
+// and any third-party implementation are held to the same behaviour.
+//
+// Use it from a test of the implementation's package:
+//
+//	func TestConformance(t *testing.T) {
+//		kvtest.Run(t, func(t *testing.T) kv.Client {
+//			c, err := local.New()
+//			require.NoError(t, err)
+//			return c
+//		})
+//	}
+//
+// Each subtest asks for a fresh client, uses keys under a random prefix of
+// its own (so suites may share one server), and closes the client when it
+// ends. The suite checks expiry in real time, so it takes a few seconds.
+package kvtest
