@@ -61,7 +61,7 @@ type Item struct {
 	Value []byte
 }
 
-// Capabilities tells which behaviours a backend provides natively, so a
+// Capabilities lists the behaviours a backend provides natively, so a
 // caller can choose a strategy. Every Client still implements every method.
 type Capabilities struct {
 	// TTL is true when the backend expires keys by itself.

@@ -1,8 +1,8 @@
-// Package kv defines the contract of a two-tier key-value cache: the
-// [Client] interface that the in-process tier (package local), the Valkey
-// tier (package remote) and their composition (package tiered) all
-// implement, the errors they return, and the optional interfaces through
-// which the higher layers reach features that only some backends have.
+// Package kv defines the contract of a two-tier key-value cache. The
+// [Client] interface is implemented by the in-process tier (package local),
+// the Valkey tier (package remote) and their composition (package tiered).
+// The package also holds the errors they return and the optional interfaces
+// through which higher layers reach features that only some backends have.
 //
 // Code written against [Client] runs unchanged on any tier, so a service can
 // start on local alone in tests and move to tiered in production. Package

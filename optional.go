@@ -40,7 +40,8 @@ type TTLCounter interface {
 // process connected to the same backend.
 type Publisher interface {
 	// Publish sends message on channel and returns once the backend has
-	// accepted it. Delivery is at most once.
+	// accepted it. Subscribers that are disconnected at that moment never
+	// receive it.
 	Publish(ctx context.Context, channel string, message []byte) error
 }
 

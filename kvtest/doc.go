@@ -1,6 +1,6 @@
-// Package kvtest is the conformance suite for [kv.Client]: one call runs
+// Package kvtest is the conformance suite for [kv.Client]. One call runs
 // every rule of the contract in package kv as subtests against an
-// implementation, so the in-process tier, the Valkey tier, their composition
+// implementation. The in-process tier, the Valkey tier, their composition
 // and any third-party implementation are held to the same behaviour.
 //
 // Use it from a test of the implementation's package:

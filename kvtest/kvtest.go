@@ -70,7 +70,7 @@ var suite = []testCase{
 	{"UseAfterClose", testUseAfterClose},
 }
 
-// env is what one subtest works with: its client and its key prefix.
+// env is the state of one subtest: its client and its key prefix.
 type env struct {
 	c      kv.Client
 	prefix string

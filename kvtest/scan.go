@@ -3,6 +3,7 @@ package kvtest
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,13 +108,13 @@ func testScanEarlyBreak(t *testing.T, e *env) {
 func testScanSkipsDeletedAndExpired(t *testing.T, e *env) {
 	require.NoError(t, e.c.Set(ctx(t), e.key("live"), []byte("v"), 0))
 	require.NoError(t, e.c.Set(ctx(t), e.key("deleted"), []byte("v"), 0))
-	require.NoError(t, e.c.Set(ctx(t), e.key("expiring"), []byte("v"), 50_000_000)) // 50ms
+	require.NoError(t, e.c.Set(ctx(t), e.key("expiring"), []byte("v"), 50*time.Millisecond))
 	_, err := e.c.Delete(ctx(t), e.key("deleted"))
 	require.NoError(t, err)
 
 	require.Eventually(t, func() bool {
 		keys := collectScan(t, e.c, []byte(e.prefix), 0)
 		return len(keys) == 1
-	}, 3e9, 10e6, "the expired key stayed in Scan")
+	}, 3*time.Second, 10*time.Millisecond, "the expired key stayed in Scan")
 	assert.Equal(t, []string{string(e.key("live"))}, collectScan(t, e.c, []byte(e.prefix), 0))
 }

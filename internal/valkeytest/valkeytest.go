@@ -241,7 +241,7 @@ func (c *Cluster) waitOK(timeout time.Duration) error {
 	return nil
 }
 
-// freePort asks the kernel for a free loopback port below 55536, so that
+// freePort returns a free loopback port below 55536, so that
 // port+10000 (a cluster bus port) is valid too.
 func freePort() (int, error) {
 	for range 50 {
