@@ -1,0 +1,133 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	glide "github.com/valkey-io/valkey-glide/go/v2"
+	"github.com/valkey-io/valkey-glide/go/v2/options"
+	"github.com/valkey-io/valkey-glide/go/v2/pipeline"
+
+	"github.com/derp-kv/kv"
+	"github.com/derp-kv/kv/internal/ttl"
+)
+
+// MGet reads keys with one MGET. In Cluster mode GLIDE splits it by hash
+// slot and reassembles the replies in key order.
+func (c *Client) MGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
+	if len(keys) == 0 {
+		return [][]byte{}, nil
+	}
+	if err := c.acquire(ctx); err != nil {
+		return nil, opError("mget", err)
+	}
+	rs, err := c.cmd.MGet(ctx, strs(keys))
+	c.release()
+	if err != nil {
+		return nil, glideError("mget", err)
+	}
+	if len(rs) != len(keys) {
+		return nil, opError("mget", fmt.Errorf("got %d values for %d keys", len(rs), len(keys)))
+	}
+	out := make([][]byte, len(rs))
+	for i, r := range rs {
+		out[i] = resultBytes(r)
+	}
+	return out, nil
+}
+
+// MSet stores items. Without a ttl it sends one MSET, which is atomic in
+// Standalone mode and atomic per hash slot in Cluster mode. With a ttl it
+// sends SET key value PX ttl for each item, so that every key that was
+// written has its ttl: in Standalone mode as one MULTI/EXEC transaction, in
+// Cluster mode as a pipeline that GLIDE splits by node, where a failure can
+// leave some items written and others not.
+func (c *Client) MSet(ctx context.Context, items []kv.Item, ttlIn time.Duration) error {
+	d, err := ttl.ForWrite(ttlIn)
+	if err != nil {
+		return opError("mset", err)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	if err := c.acquire(ctx); err != nil {
+		return opError("mset", err)
+	}
+	defer c.release()
+	if d == 0 {
+		m := make(map[string]string, len(items))
+		for _, it := range items {
+			m[str(it.Key)] = str(it.Value)
+		}
+		if _, err := c.cmd.MSet(ctx, m); err != nil {
+			return glideError("mset", err)
+		}
+		return nil
+	}
+	return c.msetPX(ctx, items, d)
+}
+
+func (c *Client) msetPX(ctx context.Context, items []kv.Item, d time.Duration) error {
+	opts := options.SetOptions{Expiry: pxExpiry(d)}
+	var (
+		results []any
+		err     error
+	)
+	if c.cluster != nil {
+		b := pipeline.NewClusterBatch(false)
+		for _, it := range items {
+			b.SetWithOptions(str(it.Key), str(it.Value), opts)
+		}
+		results, err = c.cluster.Exec(ctx, *b, false)
+	} else {
+		b := pipeline.NewStandaloneBatch(true)
+		for _, it := range items {
+			b.SetWithOptions(str(it.Key), str(it.Value), opts)
+		}
+		results, err = c.standalone.Exec(ctx, *b, false)
+	}
+	if err != nil {
+		return glideError("mset", err)
+	}
+	if results == nil {
+		// GLIDE returns (nil, nil) for a transaction aborted by WATCH, which
+		// MSet never issues; treat it as a failure rather than success.
+		return opError("mset", errors.New("transaction aborted"))
+	}
+	for _, r := range results {
+		if e := glide.IsError(r); e != nil {
+			return glideError("mset", e)
+		}
+	}
+	return nil
+}
+
+// DeleteMany removes keys with one DEL, after dropping duplicates so that
+// each existing key counts once. In Cluster mode GLIDE splits the DEL by
+// hash slot and adds up the counts.
+func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	unique := make([]string, 0, len(keys))
+	seen := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		s := str(k)
+		if _, dup := seen[s]; dup {
+			continue
+		}
+		seen[s] = struct{}{}
+		unique = append(unique, s)
+	}
+	if err := c.acquire(ctx); err != nil {
+		return 0, opError("deletemany", err)
+	}
+	n, err := c.cmd.Del(ctx, unique)
+	c.release()
+	if err != nil {
+		return 0, glideError("deletemany", err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,257 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	glide "github.com/valkey-io/valkey-glide/go/v2"
+	"github.com/valkey-io/valkey-glide/go/v2/config"
+	"github.com/valkey-io/valkey-glide/go/v2/models"
+	"github.com/valkey-io/valkey-glide/go/v2/options"
+
+	"github.com/derp-kv/kv"
+)
+
+// commands is the part of GLIDE's API that *glide.Client and
+// *glide.ClusterClient share and that Client calls on both.
+type commands interface {
+	Get(ctx context.Context, key string) (models.Result[string], error)
+	Set(ctx context.Context, key, value string) (string, error)
+	SetWithOptions(ctx context.Context, key, value string, opts options.SetOptions) (models.Result[string], error)
+	MGet(ctx context.Context, keys []string) ([]models.Result[string], error)
+	MSet(ctx context.Context, keyValueMap map[string]string) (string, error)
+	Del(ctx context.Context, keys []string) (int64, error)
+	Exists(ctx context.Context, keys []string) (int64, error)
+	PTTL(ctx context.Context, key string) (int64, error)
+	PExpire(ctx context.Context, key string, expireTime time.Duration) (bool, error)
+	Incr(ctx context.Context, key string) (int64, error)
+	InvokeScriptWithOptions(ctx context.Context, script options.Script, opts options.ScriptOptions) (any, error)
+	Subscribe(ctx context.Context, channels []string, timeoutMs int) error
+	Unsubscribe(ctx context.Context, channels []string, timeoutMs int) error
+	Close()
+}
+
+var (
+	_ kv.Client     = (*Client)(nil)
+	_ kv.Swapper    = (*Client)(nil)
+	_ kv.TTLCounter = (*Client)(nil)
+	_ kv.Publisher  = (*Client)(nil)
+	_ kv.Subscriber = (*Client)(nil)
+)
+
+// Client is the Valkey tier: a kv.Client, kv.Swapper, kv.TTLCounter,
+// kv.Publisher and kv.Subscriber on top of one GLIDE client. It is safe for
+// concurrent use by multiple goroutines. Create it with New; the zero value
+// is not usable.
+type Client struct {
+	cfg Config // with defaults applied
+
+	// Exactly one of standalone and cluster is set; cmd is that one.
+	standalone *glide.Client
+	cluster    *glide.ClusterClient
+	cmd        commands
+
+	// slots holds one token per request in flight, so that no more than
+	// cfg.MaxInFlight requests reach GLIDE, which rejects those beyond its
+	// own limit instead of queueing them.
+	slots chan struct{}
+	// done is closed by Close, which wakes every caller waiting for a slot.
+	done      chan struct{}
+	closed    atomic.Bool
+	closeOnce sync.Once
+
+	scripts scripts
+	pubsub  pubsub
+}
+
+// New connects to the deployment cfg describes and returns a ready Client.
+// It connects eagerly, so a wrong address or password fails here, with an
+// error that names the address and the reason and never the password.
+// Connect is then a no-op. New does not modify cfg.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+
+	c := &Client{
+		cfg:   cfg,
+		slots: make(chan struct{}, cfg.MaxInFlight),
+		done:  make(chan struct{}),
+	}
+	var err error
+	if cfg.Mode == Cluster {
+		c.cluster, err = glide.NewClusterClient(clusterConfig(cfg, nil))
+		if err == nil {
+			c.cmd = c.cluster
+		}
+	} else {
+		c.standalone, err = glide.NewClient(standaloneConfig(cfg, nil))
+		if err == nil {
+			c.cmd = c.standalone
+		}
+	}
+	if err != nil {
+		return nil, connectError(cfg, err)
+	}
+	c.scripts = newScripts()
+	c.pubsub.init()
+	return c, nil
+}
+
+// Standalone returns the underlying GLIDE client in Standalone mode, and nil
+// in Cluster mode, for commands that kv.Client does not cover. Requests sent
+// through it bypass the in-flight bound of Config.MaxInFlight, and they fail
+// once Close has run.
+func (c *Client) Standalone() *glide.Client {
+	return c.standalone
+}
+
+// Cluster returns the underlying GLIDE cluster client in Cluster mode, and
+// nil in Standalone mode. The notes on [Client.Standalone] apply.
+func (c *Client) Cluster() *glide.ClusterClient {
+	return c.cluster
+}
+
+// Connect returns nil, or an error wrapping kv.ErrClosed after Close: New has
+// already connected.
+func (c *Client) Connect(ctx context.Context) error {
+	if c.closed.Load() {
+		return opError("connect", kv.ErrClosed)
+	}
+	return nil
+}
+
+// Capabilities reports that Valkey expires keys, scans by prefix, and runs
+// MGet, MSet and DeleteMany in one round trip per node.
+func (c *Client) Capabilities() kv.Capabilities {
+	return kv.Capabilities{TTL: true, Scan: true, Batch: true}
+}
+
+// Close closes the subscription connection, if any, and the GLIDE client.
+// Requests still in flight and callers waiting for an in-flight slot return
+// an error wrapping kv.ErrClosed, as does every later call. Close is
+// idempotent and always returns nil.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		close(c.done)
+		c.pubsub.close()
+		c.cmd.Close()
+		c.scripts.close()
+	})
+	return nil
+}
+
+// acquire takes an in-flight slot, waiting under ctx while all are taken.
+func (c *Client) acquire(ctx context.Context) error {
+	if c.closed.Load() {
+		return kv.ErrClosed
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return kv.ErrClosed
+	}
+}
+
+func (c *Client) release() {
+	<-c.slots
+}
+
+func standaloneConfig(cfg Config, sub *config.StandaloneSubscriptionConfig) *config.ClientConfiguration {
+	gc := config.NewClientConfiguration().
+		WithUseTLS(cfg.UseTLS).
+		WithRequestTimeout(cfg.RequestTimeout).
+		WithDatabaseId(cfg.Database)
+	for _, a := range cfg.Addresses {
+		gc.WithAddress(&config.NodeAddress{Host: a.Host, Port: a.Port})
+	}
+	if creds := credentials(cfg); creds != nil {
+		gc.WithCredentials(creds)
+	}
+	if cfg.ClientName != "" {
+		gc.WithClientName(cfg.ClientName)
+	}
+	advanced := config.NewAdvancedClientConfiguration().WithConnectionTimeout(cfg.ConnectTimeout)
+	if tls := tlsConfig(cfg); tls != nil {
+		advanced.WithTlsConfiguration(tls)
+	}
+	gc.WithAdvancedConfiguration(advanced)
+	if sub != nil {
+		gc.WithSubscriptionConfig(sub)
+	}
+	return gc
+}
+
+func clusterConfig(cfg Config, sub *config.ClusterSubscriptionConfig) *config.ClusterClientConfiguration {
+	gc := config.NewClusterClientConfiguration().
+		WithUseTLS(cfg.UseTLS).
+		WithRequestTimeout(cfg.RequestTimeout)
+	for _, a := range cfg.Addresses {
+		gc.WithAddress(&config.NodeAddress{Host: a.Host, Port: a.Port})
+	}
+	if creds := credentials(cfg); creds != nil {
+		gc.WithCredentials(creds)
+	}
+	if cfg.ClientName != "" {
+		gc.WithClientName(cfg.ClientName)
+	}
+	advanced := config.NewAdvancedClusterClientConfiguration().WithConnectionTimeout(cfg.ConnectTimeout)
+	if tls := tlsConfig(cfg); tls != nil {
+		advanced.WithTlsConfiguration(tls)
+	}
+	gc.WithAdvancedConfiguration(advanced)
+	if sub != nil {
+		gc.WithSubscriptionConfig(sub)
+	}
+	return gc
+}
+
+func credentials(cfg Config) *config.ServerCredentials {
+	switch {
+	case cfg.Username != "":
+		return config.NewServerCredentials(cfg.Username, cfg.Password)
+	case cfg.Password != "":
+		return config.NewServerCredentialsWithDefaultUsername(cfg.Password)
+	default:
+		return nil
+	}
+}
+
+func tlsConfig(cfg Config) *config.TlsConfiguration {
+	if len(cfg.RootCAsPEM) == 0 {
+		return nil
+	}
+	return config.NewTlsConfiguration().WithRootCertificates(cfg.RootCAsPEM)
+}
+
+// connectError describes a failure to create a GLIDE client with the
+// addresses tried, and removes the password should the server or GLIDE have
+// echoed it.
+func connectError(cfg Config, err error) error {
+	msg := scrub(err.Error(), cfg.Password)
+	return fmt.Errorf("kv: remote: connect to %s (%s): %s", addressList(cfg.Addresses), cfg.Mode, msg)
+}
+
+func addressList(addrs []Address) string {
+	s := ""
+	for i, a := range addrs {
+		if i > 0 {
+			s += ", "
+		}
+		s += a.String()
+	}
+	return s
+}

@@ -1,0 +1,198 @@
+package remote
+
+import (
+	"context"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/valkey-io/valkey-glide/go/v2/constants"
+	"github.com/valkey-io/valkey-glide/go/v2/models"
+	"github.com/valkey-io/valkey-glide/go/v2/options"
+
+	"github.com/derp-kv/kv"
+	"github.com/derp-kv/kv/internal/ttl"
+)
+
+// str views b as a string without copying. GLIDE's API takes strings but
+// hands their bytes to its core, which copies them into the outgoing
+// command before the GLIDE call returns; the string never outlives the
+// call, so the caller may change b afterwards. Every byte, including NUL
+// and invalid UTF-8, passes through unchanged.
+func str(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func strs(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = str(b)
+	}
+	return out
+}
+
+// pxExpiry builds the PX option by hand: options.NewExpiryIn switches to
+// EX for whole seconds and sends PX 0 for a ttl under a millisecond.
+func pxExpiry(d time.Duration) *options.Expiry {
+	return &options.Expiry{Type: constants.Milliseconds, Duration: uint64(ttl.Millis(d))}
+}
+
+// Get returns a copy of the value stored under key.
+func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, false, opError("get", err)
+	}
+	r, err := c.cmd.Get(ctx, str(key))
+	c.release()
+	if err != nil {
+		return nil, false, glideError("get", err)
+	}
+	if r.IsNil() {
+		return nil, false, nil
+	}
+	// Converting copies, so that the caller owns the slice; a one-byte
+	// string from GLIDE may share static runtime memory and must not be
+	// viewed as a writable slice.
+	return []byte(r.Value()), true, nil
+}
+
+// Set stores value under key with SET, adding PX for a positive ttl.
+func (c *Client) Set(ctx context.Context, key, value []byte, ttlIn time.Duration) error {
+	d, err := ttl.ForWrite(ttlIn)
+	if err != nil {
+		return opError("set", err)
+	}
+	if err := c.acquire(ctx); err != nil {
+		return opError("set", err)
+	}
+	if d == 0 {
+		_, err = c.cmd.Set(ctx, str(key), str(value))
+	} else {
+		opts := options.SetOptions{Expiry: pxExpiry(d)}
+		_, err = c.cmd.SetWithOptions(ctx, str(key), str(value), opts)
+	}
+	c.release()
+	if err != nil {
+		return glideError("set", err)
+	}
+	return nil
+}
+
+// SetNX stores value under key with SET NX, adding PX for a positive ttl.
+func (c *Client) SetNX(ctx context.Context, key, value []byte, ttlIn time.Duration) (bool, error) {
+	d, err := ttl.ForWrite(ttlIn)
+	if err != nil {
+		return false, opError("setnx", err)
+	}
+	opts := options.SetOptions{ConditionalSet: constants.OnlyIfDoesNotExist}
+	if d > 0 {
+		opts.Expiry = pxExpiry(d)
+	}
+	if err := c.acquire(ctx); err != nil {
+		return false, opError("setnx", err)
+	}
+	r, err := c.cmd.SetWithOptions(ctx, str(key), str(value), opts)
+	c.release()
+	if err != nil {
+		return false, glideError("setnx", err)
+	}
+	return !r.IsNil(), nil
+}
+
+// Delete removes key with DEL.
+func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
+	if err := c.acquire(ctx); err != nil {
+		return false, opError("delete", err)
+	}
+	n, err := c.cmd.Del(ctx, []string{str(key)})
+	c.release()
+	if err != nil {
+		return false, glideError("delete", err)
+	}
+	return n > 0, nil
+}
+
+// Exists reports whether key exists, with EXISTS.
+func (c *Client) Exists(ctx context.Context, key []byte) (bool, error) {
+	if err := c.acquire(ctx); err != nil {
+		return false, opError("exists", err)
+	}
+	n, err := c.cmd.Exists(ctx, []string{str(key)})
+	c.release()
+	if err != nil {
+		return false, glideError("exists", err)
+	}
+	return n > 0, nil
+}
+
+// TTL returns the remaining time to live of key, read with PTTL.
+func (c *Client) TTL(ctx context.Context, key []byte) (time.Duration, bool, error) {
+	if err := c.acquire(ctx); err != nil {
+		return 0, false, opError("ttl", err)
+	}
+	ms, err := c.cmd.PTTL(ctx, str(key))
+	c.release()
+	if err != nil {
+		return 0, false, glideError("ttl", err)
+	}
+	switch {
+	case ms == -2:
+		return 0, false, nil
+	case ms == -1:
+		return kv.NoExpiry, true, nil
+	default:
+		return time.Duration(ms) * time.Millisecond, true, nil
+	}
+}
+
+// Expire sets a new ttl on key with PEXPIRE.
+func (c *Client) Expire(ctx context.Context, key []byte, ttlIn time.Duration) (bool, error) {
+	d, err := ttl.ForExpire(ttlIn)
+	if err != nil {
+		return false, opError("expire", err)
+	}
+	if err := c.acquire(ctx); err != nil {
+		return false, opError("expire", err)
+	}
+	// PExpire sends d in whole milliseconds, which ForExpire has rounded to.
+	ok, err := c.cmd.PExpire(ctx, str(key), d)
+	c.release()
+	if err != nil {
+		return false, glideError("expire", err)
+	}
+	return ok, nil
+}
+
+// Incr adds one to the integer under key with INCR. It returns an error
+// wrapping kv.ErrNotInteger when the server rejects the value.
+func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
+	if err := c.acquire(ctx); err != nil {
+		return 0, opError("incr", err)
+	}
+	n, err := c.cmd.Incr(ctx, str(key))
+	c.release()
+	if err != nil {
+		return 0, incrError("incr", err)
+	}
+	return n, nil
+}
+
+func incrError(op string, err error) error {
+	if isNotInteger(err) {
+		return opError(op, kv.ErrNotInteger)
+	}
+	return glideError(op, err)
+}
+
+// resultBytes converts a GLIDE string result to the kv form: nil for a
+// missing key, a copy of the value otherwise.
+func resultBytes(r models.Result[string]) []byte {
+	if r.IsNil() {
+		return nil
+	}
+	return []byte(r.Value())
+}
+
+func itoa(n int64) string {
+	return strconv.FormatInt(n, 10)
+}
