@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/derp-kv/kv"
+)
+
+// scenario is one workload the runner can drive.
+type scenario struct {
+	name string
+	// modes lists the modes the scenario supports, in report order.
+	modes []string
+	// fleet is true when the scenario is about many processes sharing one
+	// Valkey; it then defaults to 2 processes and skips local mode when
+	// there is more than one, since local shares nothing between processes.
+	fleet              bool
+	defaultDuration    time.Duration
+	defaultConcurrency int
+	defaultKeys        int
+	newRun             func(p *process) (scenarioRun, error)
+	// summarize turns the merged results of all processes into the row's
+	// scenario fields.
+	summarize func(j job, m *merged, r *row)
+}
+
+// scenarios lists every scenario in the order of the default suite.
+var scenarios = []*scenario{zipfScenario}
+
+func scenarioNames() []string {
+	names := make([]string, len(scenarios))
+	for i, s := range scenarios {
+		names[i] = s.name
+	}
+	return names
+}
+
+func scenarioByName(name string) (*scenario, bool) {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// keyName returns the key of index i under prefix.
+func keyName(prefix string, i int) []byte {
+	return strconv.AppendInt([]byte(prefix), int64(i), 10)
+}
+
+// preloadBatch is how many keys one MSet carries while preloading.
+const preloadBatch = 500
+
+// preload stores value(i) under each of keys with the loader's MSet.
+func preload(ctx context.Context, c kv.Client, keys [][]byte, value func(i int) []byte) error {
+	items := make([]kv.Item, 0, preloadBatch)
+	for i, k := range keys {
+		items = append(items, kv.Item{Key: k, Value: value(i)})
+		if len(items) == preloadBatch || i == len(keys)-1 {
+			if err := c.MSet(ctx, items, keyTTL); err != nil {
+				return fmt.Errorf("preload %d keys: %w", len(keys), err)
+			}
+			items = items[:0]
+		}
+	}
+	return nil
+}
+
+// fillRandom returns n random bytes from the worker's stream.
+func fillRandom(w *worker, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(w.rng.Uint32())
+	}
+	return b
+}
