@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/derp-kv/kv/internal/valkeytest"
@@ -19,6 +20,9 @@ import (
 // stderr. Without a deployment in cfg, it starts a throwaway valkey-server
 // for the modes that need one and stops it before returning.
 func runSuite(ctx context.Context, cfg config, stderr io.Writer) ([]row, error) {
+	// Fleet processes copy their stderr here while the progress line
+	// writes to it.
+	stderr = &lockedWriter{w: stderr}
 	if !hasDeployment(cfg) && suiteNeedsValkey(cfg) {
 		server, err := valkeytest.Start()
 		if err != nil {
@@ -169,4 +173,16 @@ func runInProcess(ctx context.Context, j job, progress progressFunc) (*merged, e
 		err = errInterrupted
 	}
 	return m, err
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

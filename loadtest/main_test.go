@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/derp-kv/kv/internal/valkeytest"
+)
+
+// server is the Valkey that the end-to-end tests pass with -addr.
+var server *valkeytest.Server
+
+func TestMain(m *testing.M) {
+	// A -procs run re-executes the test binary as a fleet process.
+	if len(os.Args) > 1 && os.Args[1] == "-fleet-child" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	var err error
+	server, err = valkeytest.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	server.Stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// runJSON runs the program with args plus -json and returns its exit code,
+// its rows and its stderr.
+func runJSON(t *testing.T, args ...string) (int, []row, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "out.json")
+	var stdout, stderr bytes.Buffer
+	code := run(append(args, "-json", path), bytes.NewReader(nil), &stdout, &stderr)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err, "stderr:\n%s", stderr.String())
+	var rows []row
+	require.NoError(t, json.Unmarshal(data, &rows))
+	return code, rows, stderr.String()
+}
+
+func TestRunZipfAgainstValkey(t *testing.T) {
+	code, rows, stderr := runJSON(t, "-scenario", "zipf", "-mode", "remote,raw", "-duration", "1s",
+		"-keys", "1000", "-concurrency", "4", "-addr", server.Addr())
+	require.Equal(t, 0, code, stderr)
+	require.Len(t, rows, 2)
+	for i, mode := range []string{"remote", "raw"} {
+		r := rows[i]
+		assert.Equal(t, "zipf", r.Scenario)
+		assert.Equal(t, mode, r.Mode)
+		assert.Positive(t, r.Ops, mode)
+		assert.Zero(t, r.Errors, "%s: %s", mode, r.FirstError)
+		assert.Positive(t, r.P50US, mode)
+		assert.GreaterOrEqual(t, r.P99US, r.P50US, mode)
+		assert.GreaterOrEqual(t, r.P999US, r.P99US, mode)
+		assert.Nil(t, r.L1HitRatio, "%s has no L1", mode)
+	}
+	assert.Contains(t, stderr, "zipf/remote: 1 process(es), 4 workers, 1s")
+}
+
+func TestRunFleetMergesProcesses(t *testing.T) {
+	code, rows, stderr := runJSON(t, "-scenario", "zipf", "-mode", "remote", "-duration", "1s",
+		"-keys", "1000", "-concurrency", "4", "-procs", "2", "-addr", server.Addr())
+	require.Equal(t, 0, code, stderr)
+	require.Len(t, rows, 1)
+	assert.Equal(t, 2, rows[0].Procs)
+	assert.Positive(t, rows[0].Ops)
+	assert.Zero(t, rows[0].Errors, rows[0].FirstError)
+	assert.InDelta(t, 1.0, rows[0].DurationS, 0.5)
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-mode", "nope"}, bytes.NewReader(nil), &stdout, &stderr)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr.String(), `loadtest: -mode: unknown mode "nope"`)
+	assert.Empty(t, stdout.String())
+}
