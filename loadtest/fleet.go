@@ -17,8 +17,10 @@ import (
 // Parent and child talk in JSON lines: the parent writes the job to the
 // child's stdin, the child answers "ready" once prepared, the parent writes
 // a start message when every child is ready, and the child then sends
-// progress messages and finally its result on stdout. The child's stderr is
-// the parent's, so its failures show as they happen.
+// progress messages and finally its result. The child sends its messages on
+// file descriptor 3, not stdout, because GLIDE's Rust core prints warnings
+// to stdout. The child's stdout and stderr go to the parent's stderr, so its
+// failures and warnings show as they happen.
 
 // fleetMessage is one line from a child to its parent.
 type fleetMessage struct {
@@ -107,21 +109,28 @@ func startChildren(ctx context.Context, exe string, j job, stderr io.Writer) ([]
 		first += cj.Workers
 
 		cmd := exec.CommandContext(ctx, exe, "-fleet-child")
+		cmd.Stdout = stderr
 		cmd.Stderr = stderr
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			return children, fmt.Errorf("start fleet process: %w", err)
 		}
-		stdout, err := cmd.StdoutPipe()
+		msgsR, msgsW, err := os.Pipe()
 		if err != nil {
 			return children, fmt.Errorf("start fleet process: %w", err)
 		}
-		if err := cmd.Start(); err != nil {
+		cmd.ExtraFiles = []*os.File{msgsW}
+		err = cmd.Start()
+		// The child holds its own copy of the write end; closing ours lets
+		// the reader see EOF when the child exits.
+		msgsW.Close()
+		if err != nil {
+			msgsR.Close()
 			return children, fmt.Errorf("start fleet process: %w", err)
 		}
 		c := &child{cmd: cmd, stdin: stdin, msgs: make(chan fleetMessage, 16)}
 		children = append(children, c)
-		go readMessages(stdout, c.msgs)
+		go readMessages(msgsR, c.msgs)
 		if err := json.NewEncoder(stdin).Encode(cj); err != nil {
 			return children, fmt.Errorf("send job to fleet process %d: %w", cmd.Process.Pid, err)
 		}
@@ -129,9 +138,11 @@ func startChildren(ctx context.Context, exe string, j job, stderr io.Writer) ([]
 	return children, nil
 }
 
-// readMessages decodes a child's stdout into msgs and closes msgs at EOF.
-func readMessages(r io.Reader, msgs chan<- fleetMessage) {
+// readMessages decodes a child's messages into msgs and closes msgs and r
+// at EOF.
+func readMessages(r io.ReadCloser, msgs chan<- fleetMessage) {
 	defer close(msgs)
+	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	for sc.Scan() {
@@ -234,11 +245,15 @@ func (f *fleetProgress) update(i int, msg fleetMessage) (time.Duration, uint64, 
 	return elapsed, ops, errs
 }
 
+// fleetFD is the file descriptor on which a fleet process sends its
+// messages: the first of exec.Cmd.ExtraFiles.
+const fleetFD = 3
+
 // runFleetChild is the whole life of a -fleet-child process: read the job,
-// prepare, wait for the start message, run, and send the result.
-func runFleetChild(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+// prepare, wait for the start message, run, and send the result on out.
+func runFleetChild(ctx context.Context, stdin io.Reader, out io.Writer) error {
 	in := bufio.NewReader(stdin)
-	enc := json.NewEncoder(stdout)
+	enc := json.NewEncoder(out)
 	var encMu sync.Mutex // guards enc: progress comes from another goroutine
 	send := func(msg fleetMessage) error {
 		encMu.Lock()

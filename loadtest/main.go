@@ -31,7 +31,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 
 	if cfg.FleetChild {
-		if err := runFleetChild(ctx, stdin, stdout); err != nil {
+		out := os.NewFile(fleetFD, "fleet-messages")
+		if _, err := out.Stat(); err != nil {
+			fmt.Fprintln(stderr, "loadtest: -fleet-child is for processes that loadtest starts itself")
+			return 2
+		}
+		defer out.Close()
+		if err := runFleetChild(ctx, stdin, out); err != nil {
 			fmt.Fprintf(stderr, "loadtest: fleet process: %v\n", err)
 			return 1
 		}

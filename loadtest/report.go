@@ -36,6 +36,9 @@ type row struct {
 	// start of a write to the first read in another process that returns it.
 	InvalidationP50US *float64 `json:"invalidation_p50_us,omitempty"`
 	InvalidationP99US *float64 `json:"invalidation_p99_us,omitempty"`
+	// PollIntervalUS (mixed) is the mean time between two reads of the same
+	// key in one process: the resolution of the invalidation delay.
+	PollIntervalUS *float64 `json:"poll_interval_us,omitempty"`
 	// StaleReads (mixed) counts reads that returned a value superseded by an
 	// acknowledged write more than StaleBoundUS earlier.
 	StaleReads   *int64   `json:"stale_reads,omitempty"`
@@ -114,6 +117,9 @@ func (r row) details() string {
 	add := func(format string, args ...any) { parts = append(parts, fmt.Sprintf(format, args...)) }
 	if r.InvalidationP99US != nil {
 		add("invalidation p50/p99 %s/%s µs", formatMicros(*r.InvalidationP50US), formatMicros(*r.InvalidationP99US))
+	}
+	if r.PollIntervalUS != nil {
+		add("poll every %s µs", formatMicros(*r.PollIntervalUS))
 	}
 	if r.StaleReads != nil {
 		add("stale reads %d (bound %s)", *r.StaleReads, time.Duration(*r.StaleBoundUS*float64(time.Microsecond)))
