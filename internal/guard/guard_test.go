@@ -16,12 +16,30 @@ import (
 	"github.com/derp-kv/kv"
 )
 
-// waiting reports whether g has a waiter registered for key, that is, a
-// flight that found the lock held and now waits for its holder.
+// waiting reports whether g has a waiter for key that notices reach and
+// that is blocked until a notice or its retry delay.
 func waiting(g *Guard, key []byte) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.waiters[string(key)]) > 0
+	for w := range g.waiters[string(key)] {
+		if w.subscribed && w.parked {
+			return true
+		}
+	}
+	return false
+}
+
+// polling reports whether g has a waiter for key blocked until its retry
+// delay, subscribed or not.
+func polling(g *Guard, key []byte) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for w := range g.waiters[string(key)] {
+		if w.parked {
+			return true
+		}
+	}
+	return false
 }
 
 // callers returns the number of callers sharing g's flight for key.
@@ -260,7 +278,9 @@ func TestCallerCancelKeepsSharedCompute(t *testing.T) {
 
 		release := make(chan struct{})
 		computeErr := make(chan error, 1)
+		started := make(chan struct{})
 		compute := func(cctx context.Context) ([]byte, error) {
+			close(started)
 			<-release
 			computeErr <- cctx.Err()
 			return []byte("shared"), nil
@@ -272,7 +292,7 @@ func TestCallerCancelKeepsSharedCompute(t *testing.T) {
 			_, _, err := g.Do(firstCtx, key, time.Minute, compute)
 			first <- err
 		}()
-		require.Eventually(t, func() bool { return callers(g, key) == 1 }, 5*time.Second, time.Millisecond)
+		<-started
 		second := make(chan []byte, 1)
 		go func() {
 			v, _, err := g.Do(ctx, key, time.Minute, compute)
@@ -298,17 +318,19 @@ func TestComputeOutlivesEveryCaller(t *testing.T) {
 		g := newGuard(t, c, Options{})
 		key := uniqueKey(t)
 
+		started := make(chan struct{})
 		release := make(chan struct{})
 		callerCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
 			_, _, err := g.Do(callerCtx, key, time.Minute, func(context.Context) ([]byte, error) {
+				close(started)
 				<-release
 				return []byte("finished"), nil
 			})
 			done <- err
 		}()
-		require.Eventually(t, func() bool { return callers(g, key) == 1 }, 5*time.Second, time.Millisecond)
+		<-started
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
 		close(release)
@@ -329,16 +351,18 @@ func TestNoticeWakesWaiterBeforeRetryDelay(t *testing.T) {
 		owner := newGuard(t, b.connect(t), opts)
 		waiter := newGuard(t, b.connect(t), opts)
 
+		started := make(chan struct{})
 		release := make(chan struct{})
 		ownerDone := make(chan error, 1)
 		go func() {
 			_, _, err := owner.Do(ctx, key, time.Minute, func(context.Context) ([]byte, error) {
+				close(started)
 				<-release
 				return []byte("notified"), nil
 			})
 			ownerDone <- err
 		}()
-		require.Eventually(t, func() bool { return callers(owner, key) == 1 }, 5*time.Second, time.Millisecond)
+		<-started
 
 		got := make(chan []byte, 1)
 		go func() {
@@ -382,16 +406,18 @@ func TestPollingWithoutPubSub(t *testing.T) {
 		waiter := newGuard(t, pollingClient{waiterClient, waiterClient.(kv.Swapper)}, opts)
 		require.Nil(t, waiter.sub, "notices without pub/sub")
 
+		started := make(chan struct{})
 		release := make(chan struct{})
 		ownerDone := make(chan error, 1)
 		go func() {
 			_, _, err := owner.Do(ctx, key, time.Minute, func(context.Context) ([]byte, error) {
+				close(started)
 				<-release
 				return []byte("polled"), nil
 			})
 			ownerDone <- err
 		}()
-		require.Eventually(t, func() bool { return callers(owner, key) == 1 }, 5*time.Second, time.Millisecond)
+		<-started
 		require.Eventually(t, func() bool {
 			exists, err := ownerClient.Exists(ctx, lockKeyOf(key))
 			return err == nil && exists
@@ -406,7 +432,7 @@ func TestPollingWithoutPubSub(t *testing.T) {
 			assert.False(t, computed)
 			got <- v
 		}()
-		require.Eventually(t, func() bool { return waiting(waiter, key) }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return polling(waiter, key) }, 5*time.Second, time.Millisecond)
 		close(release)
 		require.NoError(t, <-ownerDone)
 		assert.Equal(t, []byte("polled"), <-got)

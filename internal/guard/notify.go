@@ -23,8 +23,9 @@ const resubscribeAfter = time.Second
 type waiter struct {
 	holder     []byte        // token of the lock holder when the wait began
 	wake       chan struct{} // buffered 1: a pending wake absorbs duplicates
-	subscribed bool          // whether a notice can reach this waiter
+	subscribed bool          // whether a notice can reach it; guarded by Guard.mu
 	failMsg    string        // guarded by Guard.mu
+	parked     bool          // whether it is past its checks and blocked; guarded by Guard.mu
 }
 
 func (w *waiter) signal() {
@@ -55,8 +56,26 @@ func (g *Guard) register(ctx context.Context, key, holder []byte) *waiter {
 	set[w] = struct{}{}
 	g.mu.Unlock()
 
-	w.subscribed = g.subscribe(ctx)
+	subscribed := g.subscribe(ctx)
+	g.mu.Lock()
+	w.subscribed = subscribed
+	g.mu.Unlock()
 	return w
+}
+
+// park records that w has made its last checks and now only waits, which
+// tests use to know that only a notice or the retry delay can end the wait.
+func (g *Guard) park(w *waiter) {
+	g.mu.Lock()
+	w.parked = true
+	g.mu.Unlock()
+}
+
+// subscribed reports whether notices reach w.
+func (g *Guard) subscribed(w *waiter) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return w.subscribed
 }
 
 func (g *Guard) unregister(key []byte, w *waiter) {

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -109,16 +110,25 @@ func (g *Guard) wait(ctx context.Context, key, lockKey []byte, deadline time.Tim
 
 	w := g.register(ctx, key, holder)
 	defer g.unregister(key, w)
-	// The owner may have stored the value and sent its notice between our
-	// SetNX and the register above; this second read covers that window,
-	// since any notice sent after register reaches w.
-	if w.subscribed {
+	if g.subscribed(w) {
+		// The owner may have finished between our SetNX and the register
+		// above, and its notice is then lost to w. Any notice sent after
+		// register reaches w, so reading the value and the lock once more
+		// closes that window.
 		value, found, err := g.opts.Load(ctx, key)
 		if err != nil || found {
 			return value, found, wrapLoad(err)
 		}
+		current, held, err := g.c.Get(ctx, lockKey)
+		if err != nil {
+			return nil, false, fmt.Errorf("kv: guard: read lock: %w", err)
+		}
+		if !held || !bytes.Equal(current, holder) {
+			return nil, false, nil
+		}
 	}
 
+	g.park(w)
 	timer := time.NewTimer(min(g.opts.RetryDelay, time.Until(deadline)))
 	defer timer.Stop()
 	select {
