@@ -91,3 +91,49 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	assert.Contains(t, stderr.String(), `loadtest: -mode: unknown mode "nope"`)
 	assert.Empty(t, stdout.String())
 }
+
+func TestRunZipfLocal(t *testing.T) {
+	code, rows, stderr := runJSON(t, "-scenario", "zipf", "-mode", "local", "-duration", "500ms",
+		"-keys", "1000", "-concurrency", "2")
+	require.Equal(t, 0, code, stderr)
+	require.Len(t, rows, 1)
+	r := rows[0]
+	assert.Equal(t, "local", r.Mode)
+	assert.Positive(t, r.Ops)
+	assert.Zero(t, r.Errors, r.FirstError)
+	require.NotNil(t, r.L1HitRatio)
+	assert.InDelta(t, 1.0, *r.L1HitRatio, 0.01, "1000 small keys fit in the default L1")
+	assert.NotContains(t, stderr, "throwaway", "local mode needs no Valkey")
+}
+
+func TestRunMixedTieredFleet(t *testing.T) {
+	code, rows, stderr := runJSON(t, "-scenario", "mixed", "-mode", "tiered,remote", "-duration", "1s",
+		"-concurrency", "4", "-url", "valkey://"+server.Addr())
+	require.Equal(t, 0, code, stderr)
+	require.Len(t, rows, 2)
+	for _, r := range rows {
+		assert.Equal(t, 2, r.Procs, r.Mode)
+		assert.Zero(t, r.Errors, "%s: %s", r.Mode, r.FirstError)
+		require.NotNil(t, r.Writes, r.Mode)
+		assert.Positive(t, *r.Writes, r.Mode)
+		require.NotNil(t, r.StaleReads, r.Mode)
+		require.NotNil(t, r.InvalidationP99US, "%s: readers saw other processes' writes", r.Mode)
+		assert.GreaterOrEqual(t, *r.InvalidationP99US, *r.InvalidationP50US, r.Mode)
+	}
+	assert.Zero(t, *rows[0].StaleReads, "remote reads Valkey every time, so it is never stale")
+	require.NotNil(t, rows[1].L1HitRatio, "tiered reports its L1 hit ratio")
+}
+
+func TestRunStampedeComputesOnce(t *testing.T) {
+	code, rows, stderr := runJSON(t, "-scenario", "stampede", "-mode", "remote,tiered", "-duration", "1s",
+		"-concurrency", "8", "-compute-time", "5ms", "-addr", server.Addr())
+	require.Equal(t, 0, code, stderr)
+	require.Len(t, rows, 2)
+	naive, tiered := rows[0], rows[1]
+	require.NotNil(t, naive.ComputesPerKey)
+	require.NotNil(t, tiered.ComputesPerKey)
+	assert.Greater(t, *naive.ComputesPerKey, 1.0, "naive cache-aside computes once per caller")
+	assert.Equal(t, 1.0, *tiered.ComputesPerKey, "GetOrCompute computes once per key for the fleet")
+	assert.Equal(t, int64(1), *tiered.MaxComputesPerKey)
+	assert.Zero(t, tiered.Errors, tiered.FirstError)
+}

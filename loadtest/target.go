@@ -74,7 +74,7 @@ func newTarget(ctx context.Context, j job) (*target, error) {
 // The runner sets Addr to its throwaway server when none was given.
 func remoteConfig(c config) (remote.Config, error) {
 	if c.URL != "" {
-		return remote.Config{}, errors.New("-url is not supported yet")
+		return remote.ParseURL(c.URL)
 	}
 	rc := remote.Config{Mode: remote.Standalone, ClientName: "kv-loadtest"}
 	addrs := c.Cluster

@@ -1,18 +1,9 @@
 package main
 
-import (
-	"fmt"
-	"net/url"
-)
+import "github.com/derp-kv/kv/remote"
 
+// checkURL validates a -url value the way remote parses it.
 func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return err
-	}
-	switch u.Scheme {
-	case "valkey", "valkeys", "redis", "rediss":
-		return nil
-	}
-	return fmt.Errorf("%q: scheme must be valkey or valkeys", s)
+	_, err := remote.ParseURL(s)
+	return err
 }
