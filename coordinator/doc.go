@@ -1,0 +1,32 @@
+// Package coordinator runs the miss path of a two-tier cache: the reads from
+// L2 that fill L1, and the invalidations that must never be overtaken by
+// such a fill. Package tiered builds its [kv.Client] on it; nothing in here
+// knows about Valkey, GLIDE or ristretto. The coordinator sees L2 through a
+// [Config.Fetch] function and L1 through [Config.Fill] and [Config.Drop].
+//
+// # Workers
+//
+// A [Coordinator] is a fixed pool of worker goroutines. Every key hashes to
+// one worker, and that worker alone starts reads of the key, fills L1 with
+// the result and applies invalidations of the key, in the order its inbox
+// delivers them. This ownership is what makes the absence of stale fills easy
+// to reason about: a fill and an invalidation of one key never run at the
+// same time, so no lock is held across L1 and no per-key counter is shared
+// between goroutines.
+//
+// While a worker has a read in flight it keeps collecting misses, and it
+// sends them as the next read in one batch, so concurrent misses on
+// different keys cost one L2 round trip rather than one each. Concurrent
+// misses on one key join the same read (singleflight). Worker inboxes are
+// bounded: a burst of misses waits under each caller's context rather than
+// growing the number of goroutines.
+//
+// # Usage
+//
+//	c, err := coordinator.New(coordinator.Config{
+//		Fetch: readFromL2, Fill: storeInL1, Drop: removeFromL1,
+//	})
+//	entry, err := c.Load(ctx, key)        // on an L1 miss
+//	err = c.Invalidate([][]byte{key})      // after a write to L2
+//	c.Close()
+package coordinator

@@ -1,0 +1,60 @@
+package tiered
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/derp-kv/kv"
+)
+
+// GetOrCompute returns the value of key, computing it with compute when
+// neither tier has it, and storing it in L2 with ttl (0 means no expiry).
+//
+// An L1 or L2 hit returns at once. On a miss, callers of the key in this
+// process share one flight, and one flight across every process sharing L2
+// takes a lock in L2 and computes; the others wait for its value, woken by
+// pub/sub and polling as a fallback, and compute themselves if the holder
+// has not stored a value after 1.5 times the lock TTL (see WithLockTTL).
+// compute runs detached from the callers' contexts, so a caller that gives
+// up does not cancel it. When compute returns an error or panics, every
+// caller waiting for it gets an error, nothing is stored and the lock is
+// released; a panic arrives as an error carrying the panic value and stack.
+//
+// The stored value goes through Set, so it invalidates the key in every
+// process like any write. GetOrCompute needs an L2 that implements
+// kv.Swapper, and returns an error wrapping kv.ErrUnsupported otherwise.
+func (c *Client) GetOrCompute(ctx context.Context, key []byte, ttl time.Duration, compute func(ctx context.Context) ([]byte, error)) ([]byte, error) {
+	if c.closed.Load() {
+		return nil, c.closedError("getorcompute")
+	}
+	if c.guard == nil {
+		return nil, fmt.Errorf("kv: tiered: getorcompute: L2 %T does not implement kv.Swapper, which the compute lock needs: %w", c.l2, kv.ErrUnsupported)
+	}
+	v, found, err := c.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		return v, nil
+	}
+	// A cached miss in L1 counts as a miss here: the guard reads L2 itself,
+	// so a value another process stored since is found.
+	v, computed, err := c.guard.Do(ctx, key, ttl, func(ctx context.Context) ([]byte, error) {
+		// The guard reads L2 before it takes the lock. Another process can
+		// store the value and release its lock between that read and our
+		// lock, so read once more now that the lock is ours.
+		if v, found, err := c.l2.Get(ctx, key); err == nil && found {
+			return v, nil
+		}
+		c.stats.computes.Add(1)
+		return compute(ctx)
+	})
+	if err != nil {
+		return nil, c.wrap("getorcompute", err)
+	}
+	if !computed {
+		c.stats.lockWaits.Add(1)
+	}
+	return v, nil
+}

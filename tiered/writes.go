@@ -1,0 +1,124 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/derp-kv/kv"
+)
+
+// Every write goes to L2 first and then invalidates the keys it touched:
+// they are dropped from this process's L1 through the coordinator, which
+// also stops reads already in flight from filling the old value, and, with
+// invalidation on, published so that other processes drop them too. L1 is
+// dropped rather than updated because two writers racing on one key could
+// otherwise leave L1 holding the value that lost in L2.
+
+// Set stores value under key in L2 and invalidates key.
+func (c *Client) Set(ctx context.Context, key, value []byte, ttl time.Duration) error {
+	if c.closed.Load() {
+		return c.closedError("set")
+	}
+	err := c.l2.Set(ctx, key, value, ttl)
+	c.invalidate(ctx, err, true, key)
+	return c.wrap("set", err)
+}
+
+// SetNX stores value under key in L2 only if key does not exist there, and
+// invalidates key when it did store it.
+func (c *Client) SetNX(ctx context.Context, key, value []byte, ttl time.Duration) (bool, error) {
+	if c.closed.Load() {
+		return false, c.closedError("setnx")
+	}
+	set, err := c.l2.SetNX(ctx, key, value, ttl)
+	c.invalidate(ctx, err, set || err != nil, key)
+	return set, c.wrap("setnx", err)
+}
+
+// Delete removes key from L2 and invalidates it.
+func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
+	if c.closed.Load() {
+		return false, c.closedError("delete")
+	}
+	deleted, err := c.l2.Delete(ctx, key)
+	c.invalidate(ctx, err, deleted || err != nil, key)
+	return deleted, c.wrap("delete", err)
+}
+
+// MSet stores every item in L2 and invalidates their keys.
+func (c *Client) MSet(ctx context.Context, items []kv.Item, ttl time.Duration) error {
+	if c.closed.Load() {
+		return c.closedError("mset")
+	}
+	if len(items) == 0 {
+		return c.wrap("mset", c.l2.MSet(ctx, items, ttl))
+	}
+	err := c.l2.MSet(ctx, items, ttl)
+	keys := make([][]byte, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+	}
+	c.invalidate(ctx, err, true, keys...)
+	return c.wrap("mset", err)
+}
+
+// DeleteMany removes keys from L2 and invalidates them.
+func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.closedError("deletemany")
+	}
+	n, err := c.l2.DeleteMany(ctx, keys)
+	c.invalidate(ctx, err, n > 0 || err != nil, keys...)
+	return n, c.wrap("deletemany", err)
+}
+
+// Expire sets a new ttl on key in L2 and invalidates key, because its L1
+// entry may outlive the new ttl.
+func (c *Client) Expire(ctx context.Context, key []byte, ttl time.Duration) (bool, error) {
+	if c.closed.Load() {
+		return false, c.closedError("expire")
+	}
+	ok, err := c.l2.Expire(ctx, key, ttl)
+	c.invalidate(ctx, err, ok || err != nil, key)
+	return ok, c.wrap("expire", err)
+}
+
+// Incr increments the integer under key in L2 and invalidates key.
+func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
+	if c.closed.Load() {
+		return 0, c.closedError("incr")
+	}
+	n, err := c.l2.Incr(ctx, key)
+	c.invalidate(ctx, err, true, key)
+	return n, c.wrap("incr", err)
+}
+
+// invalidate drops keys from L1 after a write to L2 that ended with err, and
+// publishes them when the write may have changed L2 (changed, or any error
+// after which the write may still have been applied).
+//
+// The local drop comes before the publish and before the write returns, so
+// a Get in this process that starts after the write returns never sees the
+// old value. It runs even when the write failed, because a failed or
+// timed-out write may still have reached L2, and L1 must not keep a value L2
+// may no longer have.
+func (c *Client) invalidate(ctx context.Context, err error, changed bool, keys ...[]byte) {
+	if errors.Is(err, kv.ErrInvalidTTL) || errors.Is(err, kv.ErrNotInteger) {
+		return // rejected before or without changing anything
+	}
+	if len(keys) == 0 {
+		return
+	}
+	// An error here means the coordinator is closed, so L1 no longer serves
+	// anything.
+	_ = c.coord.Invalidate(keys)
+	if !changed || c.pub == nil || errors.Is(err, kv.ErrClosed) {
+		return
+	}
+	// The publish outlives a cancelled caller: the write may have landed, and
+	// other processes must hear of it.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.publishTimeout)
+	defer cancel()
+	c.publish(pctx, encodeInvalidation(c.origin, keys), len(keys))
+}
