@@ -137,3 +137,18 @@ func TestRunStampedeComputesOnce(t *testing.T) {
 	assert.Equal(t, int64(1), *tiered.MaxComputesPerKey)
 	assert.Zero(t, tiered.Errors, tiered.FirstError)
 }
+
+func TestRunRatelimitHoldsLimit(t *testing.T) {
+	code, rows, stderr := runJSON(t, "-scenario", "ratelimit", "-mode", "remote,raw", "-duration", "1s",
+		"-concurrency", "8", "-rate-limit", "50", "-rate-window", "200ms", "-addr", server.Addr())
+	require.Equal(t, 0, code, stderr)
+	require.Len(t, rows, 2)
+	limited, raw := rows[0], rows[1]
+	require.NotNil(t, limited.Allowed)
+	assert.Equal(t, int64(50), *limited.Limit)
+	assert.LessOrEqual(t, *limited.Allowed, int64(50), "no window lets more than the limit through")
+	assert.Zero(t, *limited.OverLimitWindows)
+	assert.Positive(t, *limited.Windows)
+	assert.Nil(t, raw.Allowed, "raw mode sends plain INCRs without a limiter")
+	assert.Positive(t, raw.Ops)
+}
