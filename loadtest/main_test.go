@@ -152,3 +152,17 @@ func TestRunRatelimitHoldsLimit(t *testing.T) {
 	assert.Nil(t, raw.Allowed, "raw mode sends plain INCRs without a limiter")
 	assert.Positive(t, raw.Ops)
 }
+
+func TestRunIdempotencyRunsOnce(t *testing.T) {
+	code, rows, stderr := runJSON(t, "-scenario", "idempotency", "-mode", "remote", "-duration", "1s",
+		"-concurrency", "8", "-compute-time", "5ms", "-addr", server.Addr())
+	require.Equal(t, 0, code, stderr)
+	require.Len(t, rows, 1)
+	r := rows[0]
+	require.NotNil(t, r.ComputesPerKey)
+	assert.Equal(t, 1.0, *r.ComputesPerKey, "one handler run per idempotency key across the fleet")
+	assert.Equal(t, int64(1), *r.MaxComputesPerKey)
+	require.NotNil(t, r.Replays)
+	assert.Positive(t, *r.Replays, "duplicates get the stored result")
+	assert.Zero(t, r.Errors, r.FirstError)
+}

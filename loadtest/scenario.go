@@ -28,7 +28,7 @@ type scenario struct {
 }
 
 // scenarios lists every scenario in the order of the default suite.
-var scenarios = []*scenario{zipfScenario, mixedScenario, stampedeScenario, ratelimitScenario}
+var scenarios = []*scenario{zipfScenario, mixedScenario, stampedeScenario, ratelimitScenario, idempotencyScenario}
 
 func scenarioNames() []string {
 	names := make([]string, len(scenarios))

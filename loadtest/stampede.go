@@ -81,7 +81,12 @@ func (r *roundsRun) work(w *worker) {
 // compute is the expensive function of a round's key: it counts itself in
 // Valkey, notes the fleet-wide count, and takes -compute-time.
 func (r *roundsRun) compute(ctx context.Context, round int) ([]byte, error) {
-	n, err := r.p.target.shared.Incr(ctx, []byte(r.p.job.Prefix+"computes:"+strconv.Itoa(round)))
+	counter := r.p.target.shared
+	if counter == nil {
+		// Local mode runs in one process, whose own client can count.
+		counter = r.p.target.client
+	}
+	n, err := counter.Incr(ctx, []byte(r.p.job.Prefix+"computes:"+strconv.Itoa(round)))
 	if err != nil {
 		return nil, err
 	}
