@@ -16,7 +16,7 @@ const (
 	kindReset                  // disown every read in flight
 )
 
-// message is what a worker's inbox carries. It is passed by value, so a Load
+// message is what a worker's queues carry. It is passed by value, so a Load
 // costs no allocation for it.
 type message struct {
 	kind kind

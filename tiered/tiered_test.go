@@ -229,6 +229,11 @@ func getOf(t *testing.T, c *Client, k []byte) string {
 	return string(v)
 }
 
+func requireGet(t *testing.T, c *Client, k []byte, want string) {
+	t.Helper()
+	require.Equal(t, want, getOf(t, c, k))
+}
+
 // warmL1 reads k on c until the read is an L1 hit that returns want. An
 // invalidation of an earlier write may still arrive and drop the first fill.
 func warmL1(t *testing.T, c *Client, k []byte, want string) {
