@@ -26,7 +26,7 @@ func (c *Client) MGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 	rs, err := c.cmd.MGet(ctx, strs(keys))
 	c.release()
 	if err != nil {
-		return nil, glideError("mget", err)
+		return nil, c.requestError("mget", err)
 	}
 	if len(rs) != len(keys) {
 		return nil, opError("mget", fmt.Errorf("got %d values for %d keys", len(rs), len(keys)))
@@ -62,7 +62,7 @@ func (c *Client) MSet(ctx context.Context, items []kv.Item, ttlIn time.Duration)
 			m[str(it.Key)] = str(it.Value)
 		}
 		if _, err := c.cmd.MSet(ctx, m); err != nil {
-			return glideError("mset", err)
+			return c.requestError("mset", err)
 		}
 		return nil
 	}
@@ -89,7 +89,7 @@ func (c *Client) msetPX(ctx context.Context, items []kv.Item, d time.Duration) e
 		results, err = c.standalone.Exec(ctx, *b, false)
 	}
 	if err != nil {
-		return glideError("mset", err)
+		return c.requestError("mset", err)
 	}
 	if results == nil {
 		// GLIDE returns (nil, nil) for a transaction aborted by WATCH, which
@@ -98,7 +98,7 @@ func (c *Client) msetPX(ctx context.Context, items []kv.Item, d time.Duration) e
 	}
 	for _, r := range results {
 		if e := glide.IsError(r); e != nil {
-			return glideError("mset", e)
+			return c.requestError("mset", e)
 		}
 	}
 	return nil
@@ -127,7 +127,7 @@ func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
 	n, err := c.cmd.Del(ctx, unique)
 	c.release()
 	if err != nil {
-		return 0, glideError("deletemany", err)
+		return 0, c.requestError("deletemany", err)
 	}
 	return int(n), nil
 }

@@ -62,6 +62,9 @@ type Client struct {
 	done      chan struct{}
 	closed    atomic.Bool
 	closeOnce sync.Once
+	// lastAbandoned is the time, in Unix nanoseconds, when a request was
+	// last left to GLIDE after its context ended; 0 if never.
+	lastAbandoned atomic.Int64
 
 	scripts scripts
 	pubsub  pubsub
@@ -135,21 +138,58 @@ func (c *Client) Capabilities() kv.Capabilities {
 // Requests still in flight and callers waiting for an in-flight slot return
 // an error wrapping kv.ErrClosed, as does every later call. Close is
 // idempotent and always returns nil.
+//
+// When a request's context ended while GLIDE was waiting for its reply,
+// GLIDE v2.5 leaves a goroutine waiting for that reply, and the reply never
+// comes once the GLIDE client is closed. So Close first waits until
+// Config.RequestTimeout has passed since the last such request, by when
+// GLIDE's core has answered or timed it out; without recent cancellations
+// it does not wait.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.done)
 		c.pubsub.close()
+		c.waitAbandoned()
 		c.cmd.Close()
 		c.scripts.close()
 	})
 	return nil
 }
 
+// waitAbandoned waits until every request abandoned by its context has
+// reached GLIDE's request timeout. Requests in flight when Close began can
+// still be abandoned while it waits, hence the loop; no new request starts
+// after Close.
+func (c *Client) waitAbandoned() {
+	// The core starts a request's timer when it receives the request, just
+	// before the caller could abandon it; the margin covers the callback.
+	const margin = 20 * time.Millisecond
+	for {
+		last := c.lastAbandoned.Load()
+		if last == 0 {
+			return
+		}
+		wait := time.Until(time.Unix(0, last).Add(c.cfg.RequestTimeout + margin))
+		if wait <= 0 {
+			return
+		}
+		time.Sleep(wait)
+		if c.lastAbandoned.Load() == last {
+			return
+		}
+	}
+}
+
 // acquire takes an in-flight slot, waiting under ctx while all are taken.
 func (c *Client) acquire(ctx context.Context) error {
 	if c.closed.Load() {
 		return kv.ErrClosed
+	}
+	// A context that has already ended never reaches GLIDE, so it cannot
+	// leave an abandoned request behind.
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	select {
 	case c.slots <- struct{}{}:

@@ -45,7 +45,7 @@ func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	r, err := c.cmd.Get(ctx, str(key))
 	c.release()
 	if err != nil {
-		return nil, false, glideError("get", err)
+		return nil, false, c.requestError("get", err)
 	}
 	if r.IsNil() {
 		return nil, false, nil
@@ -73,7 +73,7 @@ func (c *Client) Set(ctx context.Context, key, value []byte, ttlIn time.Duration
 	}
 	c.release()
 	if err != nil {
-		return glideError("set", err)
+		return c.requestError("set", err)
 	}
 	return nil
 }
@@ -94,7 +94,7 @@ func (c *Client) SetNX(ctx context.Context, key, value []byte, ttlIn time.Durati
 	r, err := c.cmd.SetWithOptions(ctx, str(key), str(value), opts)
 	c.release()
 	if err != nil {
-		return false, glideError("setnx", err)
+		return false, c.requestError("setnx", err)
 	}
 	return !r.IsNil(), nil
 }
@@ -107,7 +107,7 @@ func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
 	n, err := c.cmd.Del(ctx, []string{str(key)})
 	c.release()
 	if err != nil {
-		return false, glideError("delete", err)
+		return false, c.requestError("delete", err)
 	}
 	return n > 0, nil
 }
@@ -120,7 +120,7 @@ func (c *Client) Exists(ctx context.Context, key []byte) (bool, error) {
 	n, err := c.cmd.Exists(ctx, []string{str(key)})
 	c.release()
 	if err != nil {
-		return false, glideError("exists", err)
+		return false, c.requestError("exists", err)
 	}
 	return n > 0, nil
 }
@@ -133,7 +133,7 @@ func (c *Client) TTL(ctx context.Context, key []byte) (time.Duration, bool, erro
 	ms, err := c.cmd.PTTL(ctx, str(key))
 	c.release()
 	if err != nil {
-		return 0, false, glideError("ttl", err)
+		return 0, false, c.requestError("ttl", err)
 	}
 	switch {
 	case ms == -2:
@@ -158,7 +158,7 @@ func (c *Client) Expire(ctx context.Context, key []byte, ttlIn time.Duration) (b
 	ok, err := c.cmd.PExpire(ctx, str(key), d)
 	c.release()
 	if err != nil {
-		return false, glideError("expire", err)
+		return false, c.requestError("expire", err)
 	}
 	return ok, nil
 }
@@ -172,16 +172,16 @@ func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
 	n, err := c.cmd.Incr(ctx, str(key))
 	c.release()
 	if err != nil {
-		return 0, incrError("incr", err)
+		return 0, c.incrError("incr", err)
 	}
 	return n, nil
 }
 
-func incrError(op string, err error) error {
+func (c *Client) incrError(op string, err error) error {
 	if isNotInteger(err) {
 		return opError(op, kv.ErrNotInteger)
 	}
-	return glideError(op, err)
+	return c.requestError(op, err)
 }
 
 // resultBytes converts a GLIDE string result to the kv form: nil for a

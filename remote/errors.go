@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	glide "github.com/valkey-io/valkey-glide/go/v2"
 
@@ -39,6 +40,17 @@ func glideError(op string, err error) error {
 		return fmt.Errorf("kv: remote: %s: %w (%w)", op, err, context.DeadlineExceeded)
 	}
 	return opError(op, err)
+}
+
+// requestError maps an error from a GLIDE request with glideError, and
+// records when the request's context ended while GLIDE was waiting for the
+// reply. GLIDE then returns at once but leaves a goroutine waiting for that
+// reply, which Close must let finish (see Client.Close).
+func (c *Client) requestError(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		c.lastAbandoned.Store(time.Now().UnixNano())
+	}
+	return glideError(op, err)
 }
 
 // isNotInteger reports whether err is the server's reply to INCR on a value

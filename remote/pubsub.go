@@ -54,7 +54,7 @@ func (c *Client) Publish(ctx context.Context, channel string, message []byte) er
 	}
 	c.release()
 	if err != nil {
-		return glideError("publish", err)
+		return c.requestError("publish", err)
 	}
 	return nil
 }
@@ -90,7 +90,7 @@ func (c *Client) Subscribe(ctx context.Context, channel string, handler func(mes
 			// recorded the channel as wanted, and GLIDE would keep trying to
 			// subscribe in the background.
 			_ = client.UnsubscribeLazy(context.Background(), []string{channel})
-			return nil, glideError("subscribe", err)
+			return nil, c.requestError("subscribe", err)
 		}
 	}
 
@@ -267,7 +267,7 @@ func (s *subscription) Close() error {
 	err := client.Unsubscribe(ctx, []string{s.channel}, s.client.pubsubTimeoutMs(ctx))
 	var closing *glide.ClosingError
 	if err != nil && !errors.As(err, &closing) {
-		return glideError("unsubscribe", err)
+		return s.client.requestError("unsubscribe", err)
 	}
 	return nil
 }

@@ -70,7 +70,7 @@ func (c *Client) scanStandalone(ctx context.Context, pattern string, emit func([
 		r, err := c.standalone.ScanWithOptions(ctx, cursor, opts)
 		c.release()
 		if err != nil {
-			return glideError("scan", err)
+			return c.requestError("scan", err)
 		}
 		if !emit(r.Data) || r.Cursor.IsFinished() {
 			return nil
@@ -91,7 +91,7 @@ func (c *Client) scanCluster(ctx context.Context, pattern string, emit func([]st
 		r, err := c.cluster.ScanWithOptions(ctx, cursor, opts)
 		c.release()
 		if err != nil {
-			return glideError("scan", err)
+			return c.requestError("scan", err)
 		}
 		if !emit(r.Keys) || r.Cursor.IsFinished() {
 			return nil

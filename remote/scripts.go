@@ -78,12 +78,18 @@ func (s scripts) close() {
 	s.incrWithTTL.Close()
 }
 
-func (c *Client) invoke(ctx context.Context, s *options.Script, key string, args ...string) (any, error) {
+// invoke runs script s on key and maps its errors, including a failed
+// INCR inside the script to kv.ErrNotInteger.
+func (c *Client) invoke(ctx context.Context, op string, s *options.Script, key string, args ...string) (any, error) {
 	if err := c.acquire(ctx); err != nil {
-		return nil, err
+		return nil, opError(op, err)
 	}
-	defer c.release()
-	return c.cmd.InvokeScriptWithOptions(ctx, *s, options.ScriptOptions{Keys: []string{key}, Args: args})
+	r, err := c.cmd.InvokeScriptWithOptions(ctx, *s, options.ScriptOptions{Keys: []string{key}, Args: args})
+	c.release()
+	if err != nil {
+		return nil, c.incrError(op, err)
+	}
+	return r, nil
 }
 
 // CompareAndSwap stores value under key with ttl (0 means no expiry) if the
@@ -98,9 +104,9 @@ func (c *Client) CompareAndSwap(ctx context.Context, key, old, value []byte, ttl
 	if old == nil {
 		mode = "0"
 	}
-	r, err := c.invoke(ctx, c.scripts.compareAndSwap, str(key), mode, str(old), str(value), itoa(ttl.Millis(d)))
+	r, err := c.invoke(ctx, "compareandswap", c.scripts.compareAndSwap, str(key), mode, str(old), str(value), itoa(ttl.Millis(d)))
 	if err != nil {
-		return false, glideError("compareandswap", err)
+		return false, err
 	}
 	return r == int64(1), nil
 }
@@ -108,9 +114,9 @@ func (c *Client) CompareAndSwap(ctx context.Context, key, old, value []byte, ttl
 // CompareAndDelete deletes key if it holds old, in one Lua script. A nil old
 // matches a stored empty value, as bytes.Equal would.
 func (c *Client) CompareAndDelete(ctx context.Context, key, old []byte) (bool, error) {
-	r, err := c.invoke(ctx, c.scripts.compareAndDelete, str(key), str(old))
+	r, err := c.invoke(ctx, "compareanddelete", c.scripts.compareAndDelete, str(key), str(old))
 	if err != nil {
-		return false, glideError("compareanddelete", err)
+		return false, err
 	}
 	return r == int64(1), nil
 }
@@ -122,9 +128,9 @@ func (c *Client) IncrWithTTL(ctx context.Context, key []byte, ttlIn time.Duratio
 	if err != nil {
 		return 0, 0, opError("incrwithttl", err)
 	}
-	r, err := c.invoke(ctx, c.scripts.incrWithTTL, str(key), itoa(ttl.Millis(d)))
+	r, err := c.invoke(ctx, "incrwithttl", c.scripts.incrWithTTL, str(key), itoa(ttl.Millis(d)))
 	if err != nil {
-		return 0, 0, incrError("incrwithttl", err)
+		return 0, 0, err
 	}
 	pair, ok := r.([]any)
 	if !ok || len(pair) != 2 {

@@ -1,0 +1,145 @@
+package remote
+
+import (
+	"context"
+	"path"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/derp-kv/kv"
+	"github.com/derp-kv/kv/internal/valkeytest"
+)
+
+// privateServer starts a server for one test, which may pause it.
+func privateServer(t *testing.T, args ...string) *valkeytest.Server {
+	t.Helper()
+	s, err := valkeytest.Start(args...)
+	require.NoError(t, err)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func privateClient(t *testing.T, s *valkeytest.Server, cfg Config) *Client {
+	t.Helper()
+	cfg.Addresses = []Address{{Host: s.Host, Port: s.Port}}
+	c, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestSlotWaitHonoursContext(t *testing.T) {
+	s := privateServer(t)
+	c := privateClient(t, s, Config{MaxInFlight: 2})
+	c.slots <- struct{}{}
+	c.slots <- struct{}{}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, _, err := c.Get(ctx, []byte("k"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, strings.HasPrefix(err.Error(), "kv: remote: get: "), err.Error())
+
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	err = c.Set(ctx, []byte("k"), []byte("v"), 0)
+	require.ErrorIs(t, err, context.Canceled)
+
+	// A caller waiting for a slot wakes up when the client closes.
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Incr(context.Background(), []byte("n"))
+		done <- err
+	}()
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, <-done, kv.ErrClosed)
+}
+
+func TestCloseFailsCallsInFlight(t *testing.T) {
+	s := privateServer(t)
+	c := privateClient(t, s, Config{RequestTimeout: 10 * time.Second})
+	_, err := s.CLI("CLIENT", "PAUSE", "5000")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = s.CLI("CLIENT", "UNPAUSE") })
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(context.Background(), []byte("k"))
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	start := time.Now()
+	require.NoError(t, c.Close())
+	err = <-done
+	require.ErrorIs(t, err, kv.ErrClosed)
+	assert.Less(t, time.Since(start), 2*time.Second, "Close must not wait for the paused server")
+}
+
+func TestCanceledRequestThenClose(t *testing.T) {
+	// A request cancelled by its context leaves a GLIDE goroutine waiting
+	// for the core's reply; TestMain's leak check shows whether closing the
+	// client ends it.
+	s := privateServer(t)
+	c := privateClient(t, s, Config{RequestTimeout: time.Second})
+	_, err := s.CLI("CLIENT", "PAUSE", "3000")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = s.CLI("CLIENT", "UNPAUSE") })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(ctx, []byte("k"))
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	start := time.Now()
+	require.NoError(t, c.Close())
+	assert.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond,
+		"Close waits for GLIDE's request timeout after a cancellation")
+}
+
+func TestEscapeGlob(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a*b", `a\*b`},
+		{`?[x]\`, `\?\[x\]\\`},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, escapeGlob(tc.in), tc.in)
+	}
+}
+
+// FuzzEscapeGlob checks the escaped prefix against path.Match, whose
+// pattern syntax agrees with the server's MATCH for '*', '?', '[', ']' and
+// '\' on text without '/'.
+func FuzzEscapeGlob(f *testing.F) {
+	for _, s := range []string{"a", "*", "?x", "[a-z]", `\`, `a\*`, "]", "[", "\x00\xff"} {
+		f.Add(s, "tail")
+	}
+	f.Fuzz(func(t *testing.T, prefix, tail string) {
+		if strings.Contains(prefix+tail, "/") {
+			return
+		}
+		pattern := escapeGlob(prefix) + "*"
+		ok, err := path.Match(pattern, prefix+tail)
+		require.NoError(t, err, "pattern %q", pattern)
+		assert.True(t, ok, "pattern %q must match %q", pattern, prefix+tail)
+		if len(prefix) > 0 {
+			// Changing any byte of the prefix must stop the match.
+			changed := []byte(prefix)
+			changed[len(changed)-1] ^= 1
+			if string(changed) != prefix && !strings.Contains(string(changed), "/") {
+				ok, err = path.Match(pattern, string(changed)+tail)
+				require.NoError(t, err)
+				assert.False(t, ok, "pattern %q must not match %q", pattern, string(changed)+tail)
+			}
+		}
+	})
+}
