@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, reportStdout(), os.Stderr))
 }
 
 // run is the whole program with its inputs and outputs passed in, and
