@@ -37,6 +37,15 @@ func (g *Guard) run(ctx context.Context, key []byte, ttl time.Duration, compute 
 			return nil, false, fmt.Errorf("kv: guard: take lock: %w", err)
 		}
 		if locked {
+			// An owner stores the value before it releases its lock, so a
+			// lock taken after that release finds the value here. Without
+			// this second read, a flight whose first read missed just before
+			// another owner finished would compute the value again.
+			value, found, err := g.opts.Load(ctx, key)
+			if err != nil || found {
+				g.unlock(ctx, key, lockKey, token)
+				return value, false, wrapLoad(err)
+			}
 			return g.own(ctx, key, lockKey, token, ttl, compute)
 		}
 		if !time.Now().Before(deadline) {
@@ -69,16 +78,23 @@ func (g *Guard) own(ctx context.Context, key, lockKey, token []byte, ttl time.Du
 			g.logError("store", key, serr)
 		}
 	}
-	// CompareAndDelete, not Delete: if compute outlived the lock TTL, another
-	// process may hold the lock now, and only its owner may release it.
-	if _, rerr := g.swapper.CompareAndDelete(octx, lockKey, token); rerr != nil {
-		g.logError("release lock", key, rerr)
-	}
+	g.unlock(octx, key, lockKey, token)
 	g.notify(octx, key, token, err)
 	if err != nil {
 		return nil, false, err
 	}
 	return value, true, nil
+}
+
+// unlock releases the lock if token still owns it. It uses CompareAndDelete,
+// not Delete: if compute outlived the lock TTL, another process may hold the
+// lock now, and only its owner may release it.
+func (g *Guard) unlock(ctx context.Context, key, lockKey, token []byte) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.opts.LockTTL)
+	defer cancel()
+	if _, err := g.swapper.CompareAndDelete(uctx, lockKey, token); err != nil {
+		g.logError("release lock", key, err)
+	}
 }
 
 // computeAndStore computes without the lock, once the wait budget is spent.
