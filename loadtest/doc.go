@@ -14,8 +14,8 @@
 //   - zipf: skewed reads and a share of writes over a preloaded key set.
 //   - mixed: writers and readers in several processes; reports how long a
 //     write takes to reach readers in other processes and counts stale reads.
-//   - stampede: every worker of every process asks for one cold key at once;
-//     reports how often the value was computed per key (GetOrCompute in
+//   - stampede: every worker of every process requests one cold key at once.
+//     It reports how often the value was computed per key (GetOrCompute in
 //     tiered mode, naive cache-aside in remote mode).
 //   - ratelimit: many workers and processes on a few keys through
 //     patterns.RateLimit; reports the most requests allowed in one window

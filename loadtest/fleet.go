@@ -15,7 +15,7 @@ import (
 
 // A fleet run re-executes this binary once per process with -fleet-child.
 // Parent and child talk in JSON lines: the parent writes the job to the
-// child's stdin, the child answers "ready" once prepared, the parent writes
+// child's stdin, the child replies "ready" once prepared, the parent writes
 // a start message when every child is ready, and the child then sends
 // progress messages and finally its result. The child sends its messages on
 // file descriptor 3, not stdout, because GLIDE's Rust core prints warnings
@@ -33,7 +33,8 @@ type fleetMessage struct {
 	Error     string      `json:"error,omitempty"`
 }
 
-// startMessage tells every child when the measured period begins.
+// startMessage carries the wall-clock time at which the measured period
+// begins in every child.
 type startMessage struct {
 	StartUnixNano int64 `json:"start_unix_nano"`
 }
@@ -211,7 +212,7 @@ func waitFor(ctx context.Context, c *child, want string, handle func(fleetMessag
 }
 
 // stopChildren closes the children's stdin, which ends a child still
-// waiting to start, and waits for them; the context of their commands kills
+// waiting to start, and waits for them. The context of their commands kills
 // any that hang.
 func stopChildren(children []*child) {
 	for _, c := range children {

@@ -28,7 +28,7 @@ var idempotencyScenario = &scenario{
 
 // idempotencyStore returns the client IdempotentExecute runs on: the mode's
 // client when it is a kv.Swapper, which the claim needs, and otherwise (tiered)
-// its L2, where the claim must live anyway so that every process sees it.
+// its L2, where the claim must live anyway so that every process reads it.
 func idempotencyStore(t *target) kv.Client {
 	if _, ok := t.client.(kv.Swapper); ok || t.shared == nil {
 		return t.client

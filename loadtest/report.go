@@ -29,7 +29,7 @@ type row struct {
 	Errors      uint64  `json:"errors"`
 	FirstError  string  `json:"first_error,omitempty"`
 
-	// L1HitRatio is the share of reads answered by the in-process tier.
+	// L1HitRatio is the share of key lookups served by the in-process tier.
 	L1HitRatio *float64 `json:"l1_hit_ratio,omitempty"`
 
 	// InvalidationP50US and InvalidationP99US (mixed) are the delay from the
@@ -56,7 +56,7 @@ type row struct {
 	ComputeP50US *float64 `json:"compute_p50_us,omitempty"`
 	WaiterP50US  *float64 `json:"waiter_p50_us,omitempty"`
 	WaiterP99US  *float64 `json:"waiter_p99_us,omitempty"`
-	// Replays (idempotency) counts calls answered with a stored result.
+	// Replays (idempotency) counts calls that returned a stored result.
 	Replays *int64 `json:"replays,omitempty"`
 
 	// Allowed (ratelimit) is the most requests allowed for one key in one

@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// procResult is what one process measured for one scenario and mode. A
+// procResult is the measurements of one process for one scenario and mode. A
 // fleet process sends it to its parent as JSON, and the parent merges the
 // results of all processes before anything is summarised.
 type procResult struct {

@@ -47,7 +47,7 @@ type process struct {
 }
 
 // worker is one goroutine of a scenario. Its histograms and counters are
-// its own, so recording needs no lock; ops and errs are atomic because the
+// its own, so recording needs no lock. ops and errs are atomic because the
 // progress line reads them while the worker runs.
 type worker struct {
 	id         int

@@ -15,8 +15,9 @@ type scenario struct {
 	// modes lists the modes the scenario supports, in report order.
 	modes []string
 	// fleet is true when the scenario is about many processes sharing one
-	// Valkey; it then defaults to 2 processes and skips local mode when
-	// there is more than one, since local shares nothing between processes.
+	// Valkey. Such a scenario defaults to 2 processes. It skips local mode
+	// when there is more than one, because local shares nothing between
+	// processes.
 	fleet              bool
 	defaultDuration    time.Duration
 	defaultConcurrency int

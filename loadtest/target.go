@@ -15,11 +15,11 @@ import (
 // target is one mode's way of reaching the cache inside one process.
 type target struct {
 	mode string
-	// client is what the scenario drives.
+	// client is the client the scenario drives.
 	client kv.Client
 	// shared reaches the shared Valkey directly, never through an L1. The
 	// scenarios keep their bookkeeping there (compute counters, write
-	// acknowledgements) so that every process sees the same values. It is
+	// acknowledgements) so that every process reads the same values. It is
 	// nil in local mode, which shares nothing between processes.
 	shared kv.Client
 	// loader preloads keys with MSet: the client itself, except in raw mode,
