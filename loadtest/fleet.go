@@ -91,6 +91,9 @@ func runFleet(ctx context.Context, j job, stderr io.Writer, progress progressFun
 			m.add(*msg.Result)
 		}
 	})
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("the fleet did not finish within %v of its %v run; its processes were killed", fleetTimeout, j.Config.Duration)
+	}
 	return m, err
 }
 

@@ -132,6 +132,9 @@ func runJob(ctx context.Context, sc *scenario, j job, stderr io.Writer) row {
 	} else {
 		m, err = runFleet(ctx, j, stderr, progress.update)
 	}
+	if err != nil && ctx.Err() != nil {
+		err = errInterrupted
+	}
 	if m != nil {
 		r.fillLatency(m)
 		if err == nil {
