@@ -25,7 +25,7 @@ var (
 	ErrEventDone = errors.New("kv: patterns: event already processed")
 	// ErrEventClaimed is returned by ClaimEvent and HandleEvent while
 	// another delivery holds the claim on the event. A webhook handler
-	// answers it with an error status, so that the sender redelivers later.
+	// responds to it with an error status, so that the sender redelivers later.
 	ErrEventClaimed = errors.New("kv: patterns: event is being processed by another delivery")
 	// ErrClaimLost is returned by EventClaim.Complete when the lease expired
 	// before it, and another delivery has claimed or completed the event
@@ -82,9 +82,9 @@ func (cfg dedupeConfig) key(eventID string) []byte {
 // AlreadyProcessed marks eventID as seen for the TTL (default 24 h) with one
 // SET NX and reports whether it was seen before. Only the first call for an
 // event gets false. It marks the event before it is processed, so an event
-// whose handler then fails is never retried; use HandleEvent, or ClaimEvent
-// with Complete and Release, when a failed event must be processed on its
-// redelivery.
+// whose handler then fails is never retried. When a failed event must be
+// processed on its redelivery, use HandleEvent, or ClaimEvent with Complete
+// and Release.
 func AlreadyProcessed(ctx context.Context, c kv.Client, eventID string, opts ...DedupeOption) (bool, error) {
 	cfg, err := newDedupeConfig(opts)
 	if err != nil {
@@ -164,8 +164,8 @@ func (cl *EventClaim) Complete(ctx context.Context) error {
 	if swapped {
 		return nil
 	}
-	// The lease expired. If nobody took the event since, it is still ours
-	// to mark.
+	// The lease expired. If no other delivery has claimed the event since,
+	// it is still ours to mark.
 	set, err := cl.c.SetNX(ctx, cl.key, doneMarker, cl.cfg.ttl)
 	if err != nil {
 		return fmt.Errorf("kv: patterns: complete event: %w", err)

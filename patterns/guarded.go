@@ -38,7 +38,7 @@ func WithLockTTL(d time.Duration) GuardOption {
 }
 
 // WithRetryDelay sets the interval at which waiters re-read the value when
-// no notice wakes them (default 50 ms). It bounds how late a waiter sees the
+// no notice wakes them (default 50 ms). It bounds how late a waiter reads the
 // value on a client without pub/sub, and when a notice is lost.
 func WithRetryDelay(d time.Duration) GuardOption {
 	return func(c *guardConfig) { c.retryDelay = d }
@@ -52,10 +52,10 @@ func WithRetryDelay(d time.Duration) GuardOption {
 //
 // Concurrent calls for one key on one client in this process share one
 // flight and one compute. A caller that waits is woken by a pub/sub notice
-// when c implements kv.Publisher and kv.Subscriber: the calls in progress on
-// a client share one subscription, opened by the first call that has to
-// wait and closed when the last call in progress ends, so an idle client
-// holds none. Without pub/sub, waiters poll at the retry delay.
+// when c implements kv.Publisher and kv.Subscriber. The calls in progress on
+// a client share one subscription. The first call that has to wait opens it,
+// and it closes when the last call in progress ends, so an idle client holds
+// none. Without pub/sub, waiters poll at the retry delay.
 //
 // A waiter computes the value itself once it has waited 1.5 times the lock
 // TTL, so a crashed lock owner delays callers by a bounded time. Compute

@@ -25,11 +25,11 @@ const (
 var (
 	// ErrIdempotencyKeyReused is returned by IdempotentExecute when the key
 	// was first used with a different fingerprint, that is, for a different
-	// request. IdempotencyMiddleware answers it with 422.
+	// request. IdempotencyMiddleware responds to it with 422.
 	ErrIdempotencyKeyReused = errors.New("kv: patterns: idempotency key reused with a different request")
 	// ErrIdempotencyInProgress is returned by IdempotentExecute with
 	// WithoutWaiting while another call still runs compute for the key.
-	// IdempotencyMiddleware answers it with 409.
+	// IdempotencyMiddleware responds to it with 409.
 	ErrIdempotencyInProgress = errors.New("kv: patterns: idempotency key is still being processed")
 )
 
@@ -206,7 +206,7 @@ func readRecord(ctx context.Context, c kv.Client, storeKey []byte) (idempotencyR
 		return rec, false, wrapRead(storeKey, err)
 	}
 	if err := json.Unmarshal(raw, &rec); err != nil || (rec.State != stateProcessing && rec.State != stateDone) {
-		return rec, false, fmt.Errorf("kv: patterns: idempotent execute: key %q holds %q, not an idempotency record", storeKey, raw)
+		return rec, false, fmt.Errorf("kv: patterns: idempotent execute: key %q contains %q, which is not an idempotency record", storeKey, raw)
 	}
 	return rec, true, nil
 }

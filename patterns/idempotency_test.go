@@ -174,8 +174,8 @@ func TestIdempotentExecuteUnsupportedClient(t *testing.T) {
 	require.ErrorIs(t, err, kv.ErrUnsupported)
 }
 
-// handlerFixture counts the calls of an http.Handler that answers with the
-// request body.
+// handlerFixture is an http.Handler that counts its calls and echoes the
+// request body in its response.
 type handlerFixture struct {
 	calls  atomic.Int32
 	status int

@@ -52,8 +52,8 @@ func (s serversMain) Run() int {
 }
 
 // backend is one deployment a test runs against. Clients made by connect
-// for a shared backend see the same data; for local each client is its own
-// store, so tests that need two processes use remote backends only.
+// for a shared backend read and write the same data. Each local client is
+// its own store, so tests of two processes use one client on local.
 type backend struct {
 	name   string
 	shared bool // whether separate clients share data, as processes on Valkey do

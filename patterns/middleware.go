@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/derp-kv/kv"
 )
@@ -19,7 +20,7 @@ const IdempotencyKeyHeader = "Idempotency-Key"
 // IdempotencyMiddleware replays from an earlier request.
 const IdempotentReplayedHeader = "Idempotent-Replayed"
 
-// recordedResponse is what IdempotencyMiddleware stores for a key.
+// recordedResponse is the response IdempotencyMiddleware stores for a key.
 type recordedResponse struct {
 	Status      int    `json:"status"`
 	ContentType string `json:"content_type,omitempty"`
@@ -30,11 +31,13 @@ type recordedResponse struct {
 // client but is not stored: a retry of a failed request runs it again.
 type serverError struct{ resp recordedResponse }
 
-func (e *serverError) Error() string { return "handler answered " + http.StatusText(e.resp.Status) }
+func (e *serverError) Error() string {
+	return "handler responded with status " + strconv.Itoa(e.resp.Status)
+}
 
 // IdempotencyMiddleware returns middleware that makes requests carrying an
 // Idempotency-Key header run their handler once per key. The first request
-// runs the handler and its status, content type and body are stored; a
+// runs the handler, and its status, content type and body are stored. A
 // repeat with the same key gets them replayed, with the header
 // Idempotent-Replayed: true. Requests without the header pass through.
 //
@@ -43,7 +46,7 @@ func (e *serverError) Error() string { return "handler answered " + http.StatusT
 // Unprocessable Entity. A repeat while the first request still runs gets
 // 409 Conflict. A response with a 5xx status is sent but not stored, so a
 // retry runs the handler again. When the backend fails, the middleware
-// answers 503 Service Unavailable without running the handler.
+// responds with 503 Service Unavailable without running the handler.
 //
 // The options are those of IdempotentExecute; WithFingerprint and
 // WithStatusCode are replaced by the middleware's own, and it never waits.

@@ -50,7 +50,7 @@ const (
 	FixedWindow Algorithm = iota
 	// GCRA, the generic cell rate algorithm, spaces requests one emission
 	// interval (window/limit) apart and allows bursts of up to the limit.
-	// No span of one window length ever sees more than limit requests plus
+	// No span of one window length admits more than limit requests plus
 	// the ones earned by the elapsed time, so a window boundary lets no
 	// extra burst through. It needs a kv.Swapper, and it reads the clock of
 	// the calling process, so clocks that differ between processes shift
@@ -207,7 +207,7 @@ func gcra(ctx context.Context, c kv.Client, key []byte, limit int, window time.D
 		if found {
 			tat, err = strconv.ParseInt(string(old), 10, 64)
 			if err != nil {
-				return RateLimitResult{Limit: limit}, fmt.Errorf("kv: patterns: rate limit: key %q holds %q, not a GCRA state: %w", key, old, kv.ErrNotInteger)
+				return RateLimitResult{Limit: limit}, fmt.Errorf("kv: patterns: rate limit: key %q contains %q, which is not a GCRA state: %w", key, old, kv.ErrNotInteger)
 			}
 		} else {
 			old = nil

@@ -9,10 +9,11 @@
 //  1. Load the value (Options.Load, c.Get by default). A hit ends the flight.
 //  2. Take the lock key (lock prefix + key) with SetNX, a lock TTL and a
 //     random 16-byte owner token from crypto/rand.
-//  3. The owner runs compute detached from every caller's context, stores
-//     the value with its ttl (Options.Store, c.Set by default), releases the
-//     lock with CompareAndDelete on its token, so a compute that outlived its
-//     lock never deletes the lock of the next holder, and publishes a notice.
+//  3. The owner runs compute detached from every caller's context and
+//     stores the value with its ttl (Options.Store, c.Set by default). It
+//     releases the lock with CompareAndDelete on its token, so a compute that
+//     outlived its lock never deletes the lock of the next holder. Then it
+//     publishes a notice.
 //  4. Any other process waits: it is woken by the owner's notice when the
 //     client is also a kv.Publisher and kv.Subscriber, and polls at the retry
 //     delay otherwise (or when a notice is lost). A wake only means "read the

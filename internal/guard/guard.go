@@ -242,8 +242,9 @@ func (g *Guard) leaveLocked() {
 	}
 }
 
-// Do returns the value of key, computing it with compute at most once across
-// the fleet when it is missing, and storing it with ttl. computed reports
+// Do returns the value of key. When key is missing, Do computes it with
+// compute, once across the fleet except in the cases the Guard type names,
+// and stores it with ttl. computed reports
 // whether this process ran compute for the value returned; callers of one
 // flight share it. The value is a fresh copy for each caller.
 //

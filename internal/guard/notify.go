@@ -129,9 +129,10 @@ func (g *Guard) subscribe(ctx context.Context) bool {
 }
 
 // handle dispatches one notice to the waiters of its key. Notices may be
-// duplicated, reordered or stale: a stored notice only makes waiters read
-// again, and a failure notice counts only for waiters that saw the same
-// holder token, so a failure from an earlier holder never fails them.
+// duplicated, reordered or stale. A stored notice only makes waiters read
+// again. A failure notice counts only for waiters that read the same holder
+// token from the lock key, so a failure of an earlier holder, whose token
+// differs, does not fail them.
 func (g *Guard) handle(message []byte) {
 	kind, key, token, text, ok := decodeNotice(message)
 	if !ok {

@@ -63,9 +63,9 @@ func (g *Guard) run(ctx context.Context, key []byte, ttl time.Duration, compute 
 }
 
 // own runs compute as the lock owner, stores the value, releases the lock
-// and tells the waiters. The steps after compute use a context detached from
-// the flight, because waiters in other processes depend on them even when
-// every caller here has left.
+// and notifies the waiters. The steps after compute use a context detached
+// from the flight, because waiters in other processes depend on them even
+// when every caller here has left.
 func (g *Guard) own(ctx context.Context, key, lockKey, token []byte, ttl time.Duration, compute func(context.Context) ([]byte, error)) ([]byte, bool, error) {
 	value, err := g.runCompute(ctx, compute)
 
@@ -115,7 +115,7 @@ func (g *Guard) computeAndStore(ctx context.Context, key []byte, ttl time.Durati
 // ctx, then reports the value if it is there now. found=false with a nil
 // error means "try the lock again".
 func (g *Guard) wait(ctx context.Context, key, lockKey []byte, deadline time.Time) ([]byte, bool, error) {
-	// The holder's token tells its failure notice apart from a stale one.
+	// The holder's token distinguishes its failure notice from a stale one.
 	holder, held, err := g.c.Get(ctx, lockKey)
 	if err != nil {
 		return nil, false, fmt.Errorf("kv: guard: read lock: %w", err)
