@@ -131,3 +131,74 @@ func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
 	}
 	return int(n), nil
 }
+
+// MGetWithTTL returns, for each key in order, its value (nil when missing)
+// and its remaining ttl (kv.NoExpiry when it has none, 0 for a missing
+// key), from one pipeline of GET and PTTL per key: a MULTI/EXEC
+// transaction in Standalone mode, and in Cluster mode a pipeline that GLIDE
+// splits by node, where a key deleted between its GET and its PTTL is
+// reported missing. It implements tiered.TTLGetter, so that package tiered
+// fills its L1 for no longer than the key has left in Valkey.
+func (c *Client) MGetWithTTL(ctx context.Context, keys [][]byte) ([][]byte, []time.Duration, error) {
+	if len(keys) == 0 {
+		return [][]byte{}, []time.Duration{}, nil
+	}
+	if err := c.acquire(ctx); err != nil {
+		return nil, nil, opError("mgetwithttl", err)
+	}
+	var (
+		results []any
+		err     error
+	)
+	if c.cluster != nil {
+		b := pipeline.NewClusterBatch(false)
+		for _, k := range keys {
+			b.Get(str(k)).PTTL(str(k))
+		}
+		results, err = c.cluster.Exec(ctx, *b, true)
+	} else {
+		b := pipeline.NewStandaloneBatch(true)
+		for _, k := range keys {
+			b.Get(str(k)).PTTL(str(k))
+		}
+		results, err = c.standalone.Exec(ctx, *b, true)
+	}
+	c.release()
+	if err != nil {
+		return nil, nil, c.requestError("mgetwithttl", err)
+	}
+	return valuesAndTTLs(results, len(keys))
+}
+
+// valuesAndTTLs decodes the replies of MGetWithTTL's pipeline: a string or
+// nil from each GET, then an int64 from its PTTL.
+func valuesAndTTLs(results []any, n int) ([][]byte, []time.Duration, error) {
+	if len(results) != 2*n {
+		return nil, nil, opError("mgetwithttl", fmt.Errorf("got %d replies for %d keys", len(results), n))
+	}
+	values := make([][]byte, n)
+	ttls := make([]time.Duration, n)
+	for i := range n {
+		ms, ok := results[2*i+1].(int64)
+		if !ok {
+			return nil, nil, opError("mgetwithttl", fmt.Errorf("unexpected PTTL reply %v", results[2*i+1]))
+		}
+		switch v := results[2*i].(type) {
+		case nil:
+			continue
+		case string:
+			if ms == -2 {
+				continue // deleted or expired between GET and PTTL
+			}
+			values[i] = []byte(v)
+		default:
+			return nil, nil, opError("mgetwithttl", fmt.Errorf("unexpected GET reply %v", v))
+		}
+		if ms == -1 {
+			ttls[i] = kv.NoExpiry
+		} else {
+			ttls[i] = time.Duration(ms) * time.Millisecond
+		}
+	}
+	return values, ttls, nil
+}

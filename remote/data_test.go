@@ -13,6 +13,7 @@ import (
 
 	"github.com/derp-kv/kv"
 	"github.com/derp-kv/kv/remote"
+	"github.com/derp-kv/kv/tiered"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -248,4 +249,36 @@ func TestNewDoesNotModifyConfig(t *testing.T) {
 	assert.Equal(t, addrs, cfg.Addresses)
 }
 
-var _ = remote.Standalone
+
+// remote.Client must keep satisfying the optional interface that package
+// tiered looks for.
+var _ tiered.TTLGetter = (*remote.Client)(nil)
+
+func TestMGetWithTTL(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := testContext(t)
+			c := newClient(t, mode.config())
+			withTTL := binary(t, "ttl")
+			noTTL := []byte(uniqueKey(t, "forever"))
+			empty := []byte(uniqueKey(t, "empty"))
+			missing := []byte(uniqueKey(t, "missing"))
+			require.NoError(t, c.Set(ctx, withTTL, []byte("\x00v\xff"), time.Minute))
+			require.NoError(t, c.Set(ctx, noTTL, []byte("w"), 0))
+			require.NoError(t, c.Set(ctx, empty, []byte{}, 0))
+
+			values, ttls, err := c.MGetWithTTL(ctx, [][]byte{withTTL, missing, noTTL, empty})
+			require.NoError(t, err)
+			assert.Equal(t, [][]byte{[]byte("\x00v\xff"), nil, []byte("w"), {}}, values)
+			assert.Greater(t, ttls[0], 59*time.Second)
+			assert.LessOrEqual(t, ttls[0], time.Minute)
+			assert.Equal(t, kv.NoExpiry, ttls[2])
+			assert.Equal(t, kv.NoExpiry, ttls[3])
+
+			values, ttls, err = c.MGetWithTTL(ctx, nil)
+			require.NoError(t, err)
+			assert.Empty(t, values)
+			assert.Empty(t, ttls)
+		})
+	}
+}

@@ -78,7 +78,7 @@ var modes = []struct {
 	{"Cluster", clusterConfig},
 }
 
-func newClient(t *testing.T, cfg remote.Config) *remote.Client {
+func newClient(t testing.TB, cfg remote.Config) *remote.Client {
 	t.Helper()
 	c, err := remote.New(cfg)
 	require.NoError(t, err)
