@@ -135,7 +135,7 @@ func BenchmarkPaired(b *testing.B) {
 	}
 	type side func(ctx context.Context, i int) error
 	ops := []struct {
-		name       string
+		name        string
 		ours, glide side
 	}{
 		{
@@ -146,7 +146,10 @@ func BenchmarkPaired(b *testing.B) {
 		{
 			"Set",
 			func(ctx context.Context, i int) error { return ours.Set(ctx, keys[i%benchKeys], value, 0) },
-			func(ctx context.Context, i int) error { _, err := raw.Set(ctx, names[i%benchKeys], valueString); return err },
+			func(ctx context.Context, i int) error {
+				_, err := raw.Set(ctx, names[i%benchKeys], valueString)
+				return err
+			},
 		},
 	}
 	for _, op := range ops {

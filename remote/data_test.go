@@ -249,7 +249,6 @@ func TestNewDoesNotModifyConfig(t *testing.T) {
 	assert.Equal(t, addrs, cfg.Addresses)
 }
 
-
 // remote.Client must keep satisfying the optional interface that package
 // tiered looks for.
 var _ tiered.TTLGetter = (*remote.Client)(nil)
