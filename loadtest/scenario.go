@@ -53,20 +53,33 @@ func keyName(prefix string, i int) []byte {
 	return strconv.AppendInt([]byte(prefix), int64(i), 10)
 }
 
-// preloadBatch is how many keys one MSet carries while preloading.
-const preloadBatch = 500
+// preloadBatch is how many keys one MSet carries while preloading. Larger
+// batches can outlast remote's 250 ms default request timeout on a busy
+// machine, mostly in cluster mode, where MSet with a TTL is one SET per key.
+const preloadBatch = 200
+
+// preloadAttempts is how often a failed preload batch is sent before the
+// run gives up; writes of a batch may be repeated safely.
+const preloadAttempts = 3
 
 // preload stores value(i) under each of keys with the loader's MSet.
 func preload(ctx context.Context, c kv.Client, keys [][]byte, value func(i int) []byte) error {
 	items := make([]kv.Item, 0, preloadBatch)
 	for i, k := range keys {
 		items = append(items, kv.Item{Key: k, Value: value(i)})
-		if len(items) == preloadBatch || i == len(keys)-1 {
-			if err := c.MSet(ctx, items, keyTTL); err != nil {
-				return fmt.Errorf("preload %d keys: %w", len(keys), err)
-			}
-			items = items[:0]
+		if len(items) < preloadBatch && i < len(keys)-1 {
+			continue
 		}
+		var err error
+		for range preloadAttempts {
+			if err = c.MSet(ctx, items, keyTTL); err == nil || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("preload %d keys: %w", len(keys), err)
+		}
+		items = items[:0]
 	}
 	return nil
 }
