@@ -11,7 +11,7 @@ import (
 // bytes at a load factor between 7/16 and 7/8) and its policy slot (16
 // bytes, same load factors). TestMemoryBudget measures the real figure;
 // see docs/local.md.
-const entryOverhead = 200
+const entryOverhead = 256
 
 // entry is the value stored in ristretto for one key. Ristretto keeps only
 // hashes of keys, so the entry carries its key: Get checks it against the

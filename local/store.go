@@ -18,7 +18,9 @@ func (c *Client) lookup(key []byte) *entry {
 // live returns the entry stored under key if it has not expired, or nil.
 func (c *Client) live(key []byte) *entry {
 	e := c.lookup(key)
-	if e == nil || e.expired(c.now()) {
+	// Entries without expiry skip reading the clock, which showed as 4% of
+	// a hit's CPU time in BenchmarkGet.
+	if e == nil || (e.expireAt != 0 && e.expired(c.now())) {
 		return nil
 	}
 	return e
