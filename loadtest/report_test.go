@@ -93,11 +93,10 @@ func TestFillLatencyFromMerged(t *testing.T) {
 	assert.Equal(t, "boom", r.FirstError)
 }
 
-func TestMergedMaximaAndSums(t *testing.T) {
+func TestMergedMaximaAndCounters(t *testing.T) {
 	m := newMerged()
-	m.add(procResult{Maxima: map[string]int64{"a": 1, "b": 3}, Sums: map[string]int64{"w": 5}, Counters: map[string]int64{"stale_reads": 2}})
-	m.add(procResult{Maxima: map[string]int64{"a": 2, "b": 1}, Sums: map[string]int64{"w": 7}, Counters: map[string]int64{"stale_reads": 1}})
+	m.add(procResult{Maxima: map[string]int64{"a": 1, "b": 3}, Counters: map[string]int64{"stale_reads": 2}})
+	m.add(procResult{Maxima: map[string]int64{"a": 2, "b": 1}, Counters: map[string]int64{"stale_reads": 1}})
 	assert.Equal(t, map[string]int64{"a": 2, "b": 3}, m.maxima)
-	assert.Equal(t, map[string]int64{"w": 12}, m.sums)
 	assert.Equal(t, int64(3), m.counters["stale_reads"])
 }

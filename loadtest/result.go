@@ -1,10 +1,5 @@
 package main
 
-import (
-	"maps"
-	"slices"
-)
-
 // procResult is the measurements of one process for one scenario and mode. A
 // fleet process sends it to its parent as JSON, and the parent merges the
 // results of all processes before anything is summarised.
@@ -21,15 +16,13 @@ type procResult struct {
 	// Histograms holds scenario latencies other than the operation's own,
 	// such as "invalidation", "compute" and "waiter".
 	Histograms map[string]histogramWire `json:"histograms,omitempty"`
-	// Counters are summed over processes ("stale_reads", "l1_hits", ...).
+	// Counters are summed over processes: "stale_reads", "l1_hits", and in
+	// the ratelimit scenario the requests allowed per key and window.
 	Counters map[string]int64 `json:"counters,omitempty"`
 	// Maxima are merged by taking the largest value per name: the stampede
 	// and idempotency scenarios keep, per key, the largest compute count an
 	// INCR returned, which is the key's total number of computes.
 	Maxima map[string]int64 `json:"maxima,omitempty"`
-	// Sums are merged by adding per name: the ratelimit scenario keeps the
-	// requests allowed per key and window.
-	Sums map[string]int64 `json:"sums,omitempty"`
 }
 
 // merged is the sum of every process's procResult, with live histograms.
@@ -41,7 +34,6 @@ type merged struct {
 	histograms  map[string]*Histogram
 	counters    map[string]int64
 	maxima      map[string]int64
-	sums        map[string]int64
 }
 
 func newMerged() *merged {
@@ -50,7 +42,6 @@ func newMerged() *merged {
 		histograms: map[string]*Histogram{},
 		counters:   map[string]int64{},
 		maxima:     map[string]int64{},
-		sums:       map[string]int64{},
 	}
 }
 
@@ -75,9 +66,6 @@ func (m *merged) add(r procResult) {
 			m.maxima[name] = v
 		}
 	}
-	for name, v := range r.Sums {
-		m.sums[name] += v
-	}
 }
 
 // histogram returns the named histogram, creating it empty if needed.
@@ -88,8 +76,4 @@ func (m *merged) histogram(name string) *Histogram {
 		m.histograms[name] = h
 	}
 	return h
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
 }

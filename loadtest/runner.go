@@ -195,7 +195,7 @@ func waitMeasured(ctx context.Context, duration time.Duration, began time.Time, 
 func collect(workers []*worker, elapsed time.Duration) procResult {
 	lat := newHistogram()
 	hists := map[string]*Histogram{}
-	res := procResult{ElapsedNS: int64(elapsed), Counters: map[string]int64{}, Maxima: map[string]int64{}, Sums: map[string]int64{}}
+	res := procResult{ElapsedNS: int64(elapsed), Counters: map[string]int64{}, Maxima: map[string]int64{}}
 	for _, w := range workers {
 		res.Ops += w.ops.Load()
 		res.Errors += w.errs.Load()
