@@ -18,7 +18,7 @@ const (
 	DefaultWorkers      = 8
 	DefaultQueueSize    = 256
 	DefaultMaxBatch     = 128
-	DefaultMaxFetches   = 2
+	DefaultMaxFetches   = 1
 	DefaultFetchTimeout = 5 * time.Second
 )
 
@@ -71,7 +71,9 @@ type Config struct {
 	MaxBatch int
 	// MaxFetches is the number of L2 reads each worker keeps in flight.
 	// Misses that arrive while all of them are busy wait and go out together
-	// in the next batch. Default 2.
+	// in the next batch. Default 1: with 64 goroutines missing on distinct
+	// keys, one read per worker made batches about twice as large as two
+	// reads per worker did, and fewer calls cost less CPU.
 	MaxFetches int
 	// FetchTimeout bounds each L2 read. Default 5 s.
 	FetchTimeout time.Duration

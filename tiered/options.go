@@ -146,8 +146,9 @@ func WithWorkers(workers, queueSize int) Option {
 
 // WithBatching sets the most keys one L2 read carries and how many reads each
 // worker keeps in flight. Misses that arrive while a worker's reads are busy
-// go out together in its next read. Default 128 keys, 2 reads per worker;
-// maxBatch 1 turns batching off.
+// go out together in its next read. Default 128 keys, 1 read per worker;
+// maxBatch 1 turns batching off, and then fetchesPerWorker sets how many
+// misses each worker reads at once.
 func WithBatching(maxBatch, fetchesPerWorker int) Option {
 	return func(o *options) {
 		o.coordinator.MaxBatch = maxBatch

@@ -56,9 +56,11 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l1 := newLocal(t)
+			// A failed New leaves the tiers open: they are still ours.
+			l1, l2 := newLocal(t), newLocal(t)
 			defer l1.Close()
-			_, err := New(l1, newLocal(t), WithoutInvalidation(), tc.opt)
+			defer l2.Close()
+			_, err := New(l1, l2, WithoutInvalidation(), tc.opt)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "kv: tiered: new:")
 		})
@@ -222,7 +224,7 @@ func TestWriteOnOneClientInvalidatesOthers(t *testing.T) {
 	}
 }
 
-func getOf(t *testing.T, c *Client, k []byte) string {
+func getOf(t testing.TB, c *Client, k []byte) string {
 	t.Helper()
 	v, _, err := c.Get(testContext(t), k)
 	require.NoError(t, err)
@@ -236,7 +238,7 @@ func requireGet(t *testing.T, c *Client, k []byte, want string) {
 
 // warmL1 reads k on c until the read is an L1 hit that returns want. An
 // invalidation of an earlier write may still arrive and drop the first fill.
-func warmL1(t *testing.T, c *Client, k []byte, want string) {
+func warmL1(t testing.TB, c *Client, k []byte, want string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		before := c.Stats().L1Hits

@@ -1,0 +1,203 @@
+package tiered
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/derp-kv/kv"
+)
+
+// The benchmarks put the tiered client beside what it is built from, in one
+// run: an L1 hit beside local.Client and raw ristretto, a miss beside
+// remote.Client, batched misses beside unbatched ones.
+
+var benchValue = []byte("a value of about the size of a small cached object, 64 bytes....")
+
+func BenchmarkL1Hit(b *testing.B) {
+	ctx := context.Background()
+	key := []byte("bench:hit")
+
+	b.Run("tiered", func(b *testing.B) {
+		c := newClient(b, newRemote(b, standaloneConfig()))
+		require.NoError(b, c.Set(ctx, key, benchValue, 0))
+		warmL1(b, c, key, string(benchValue))
+		hits := c.Stats().L1Hits
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := c.Get(ctx, key); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if c.Stats().L1Hits-hits < uint64(b.N) {
+			b.Fatal("some Gets missed L1")
+		}
+	})
+	b.Run("local", func(b *testing.B) {
+		l := newLocal(b)
+		defer l.Close()
+		require.NoError(b, l.Set(ctx, key, benchValue, 0))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, found, _ := l.Get(ctx, key); !found {
+				b.Fatal("miss")
+			}
+		}
+	})
+	b.Run("ristretto", func(b *testing.B) {
+		r, err := ristretto.NewCache(&ristretto.Config[[]byte, []byte]{NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64})
+		require.NoError(b, err)
+		defer r.Close()
+		r.Set(key, benchValue, int64(len(benchValue)))
+		r.Wait()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, found := r.Get(key); !found {
+				b.Fatal("miss")
+			}
+		}
+	})
+}
+
+// BenchmarkMiss measures one Get that misses L1 and finds the key in L2,
+// beside a plain remote Get of the same key. Each tiered iteration first
+// drops the key from L1, which costs well under a microsecond.
+func BenchmarkMiss(b *testing.B) {
+	ctx := context.Background()
+	key := []byte("bench:miss")
+
+	b.Run("tiered", func(b *testing.B) {
+		c := newClient(b, newRemote(b, standaloneConfig()))
+		require.NoError(b, c.Set(ctx, key, benchValue, time.Hour))
+		b.ReportAllocs()
+		for b.Loop() {
+			c.drop(key)
+			if _, found, err := c.Get(ctx, key); err != nil || !found {
+				b.Fatal(err, found)
+			}
+		}
+	})
+	b.Run("remote", func(b *testing.B) {
+		r := newRemote(b, standaloneConfig())
+		defer r.Close()
+		require.NoError(b, r.Set(ctx, key, benchValue, time.Hour))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, found, err := r.Get(ctx, key); err != nil || !found {
+				b.Fatal(err, found)
+			}
+		}
+	})
+}
+
+// BenchmarkConcurrentMisses runs 32 goroutines per core, each reading keys
+// that nobody else reads and that are absent from L2, so every Get is an L2
+// read. Batched, the coordinator's workers turn the misses waiting behind a
+// read into one MGET; unbatched, each miss is a one-key MGET, with 8 workers
+// × 8 reads in flight, one per goroutine on 2 cores. remote is the same load
+// on a plain remote client.
+func BenchmarkConcurrentMisses(b *testing.B) {
+	ctx := context.Background()
+	var next atomic.Uint64
+	run := func(b *testing.B, get func(key []byte) error) {
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			key := make([]byte, 0, 32)
+			for pb.Next() {
+				key = strconv.AppendUint(append(key[:0], "bench:absent:"...), next.Add(1), 10)
+				if err := get(key); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"batched", nil},
+		{"batched-2-reads-per-worker", []Option{WithBatching(128, 2)}},
+		{"unbatched", []Option{WithBatching(1, 8)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := newClient(b, newRemote(b, standaloneConfig()), tc.opts...)
+			run(b, func(key []byte) error {
+				_, _, err := c.Get(ctx, key)
+				return err
+			})
+			s := c.Stats()
+			b.ReportMetric(float64(s.FetchedKeys)/float64(max(s.Fetches, 1)), "keys/read")
+		})
+	}
+	b.Run("remote", func(b *testing.B) {
+		r := newRemote(b, standaloneConfig())
+		defer r.Close()
+		run(b, func(key []byte) error {
+			_, _, err := r.Get(ctx, key)
+			return err
+		})
+	})
+}
+
+// notifyingSubscriber reports when the handler has applied an invalidation
+// from another client.
+type notifyingSubscriber struct {
+	kv.Client
+	sub     kv.Subscriber
+	applied chan time.Time
+}
+
+func (n *notifyingSubscriber) Publish(ctx context.Context, channel string, message []byte) error {
+	return n.Client.(kv.Publisher).Publish(ctx, channel, message)
+}
+
+func (n *notifyingSubscriber) Subscribe(ctx context.Context, channel string, handler func([]byte)) (kv.Subscription, error) {
+	return n.sub.Subscribe(ctx, channel, func(msg []byte) {
+		handler(msg)
+		if len(msg) > 0 && msg[0] == msgInvalidate {
+			n.applied <- time.Now()
+		}
+	})
+}
+
+// BenchmarkInvalidationDelay measures, on loopback, the time from the start
+// of a Set on client A to the moment client B has dropped the key from L1,
+// and reports its median and 99th percentile.
+func BenchmarkInvalidationDelay(b *testing.B) {
+	ctx := context.Background()
+	cfg := standaloneConfig()
+	a := newClient(b, newRemote(b, cfg), WithHeartbeat(time.Hour, 3))
+	r := newRemote(b, cfg)
+	n := &notifyingSubscriber{Client: r, sub: r, applied: make(chan time.Time, 1)}
+	bc := newClient(b, n, WithHeartbeat(time.Hour, 3))
+	key := []byte("bench:delay")
+	require.NoError(b, a.Set(ctx, key, benchValue, 0))
+	<-n.applied
+
+	delays := make([]time.Duration, 0, b.N)
+	var mu sync.Mutex
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		if err := a.Set(ctx, key, benchValue, 0); err != nil {
+			b.Fatal(err)
+		}
+		done := <-n.applied
+		mu.Lock()
+		delays = append(delays, done.Sub(start))
+		mu.Unlock()
+	}
+	slices.Sort(delays)
+	b.ReportMetric(float64(delays[len(delays)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(delays[len(delays)*99/100].Microseconds()), "p99-µs")
+	_ = bc
+}
