@@ -40,7 +40,7 @@ func (s serverMain) Run() int {
 }
 
 // gatedL2 is an L2 read whose calls block until the test releases them, so
-// that a test can act while a read is in flight. It answers each key with
+// that a test can act while a read is in flight. It returns
 // "v:" + key and records what it was asked.
 type gatedL2 struct {
 	release chan struct{}
@@ -174,7 +174,7 @@ func TestConcurrentLoadsShareOneFetch(t *testing.T) {
 	assert.Equal(t, "v:k", v)
 }
 
-func TestMissesWaitingForAFetchGoOutInOneBatch(t *testing.T) {
+func TestWaitingMissesShareOneBatch(t *testing.T) {
 	ctx := context.Background()
 	l2 := newGatedL2()
 	c, _ := newCoordinator(t, l2.fetch, Config{Workers: 1, MaxFetches: 1})

@@ -1,7 +1,7 @@
 // Package coordinator runs the miss path of a two-tier cache: the reads from
 // L2 that fill L1, and the invalidations that must never be overtaken by
-// such a fill. Package tiered builds its [kv.Client] on it; nothing in here
-// knows about Valkey, GLIDE or ristretto. The coordinator sees L2 through a
+// such a fill. Package tiered builds its [kv.Client] on it. Nothing in here
+// depends on Valkey, GLIDE or ristretto: the coordinator reaches L2 through a
 // [Config.Fetch] function and L1 through [Config.Fill] and [Config.Drop].
 //
 // # Workers

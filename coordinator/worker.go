@@ -16,7 +16,7 @@ const (
 	kindReset                  // disown every read in flight
 )
 
-// message is what a worker's queues carry. It is passed by value, so a Load
+// message is one request to a worker. Queues carry it by value, so a Load
 // costs no allocation for it.
 type message struct {
 	kind kind
@@ -173,10 +173,10 @@ func (w *worker) join(key []byte, q *request) *flight {
 }
 
 // disown handles a write to key that has finished in L2. A read of key
-// already sent may have seen the old value, so it must not fill L1, and a
-// Load that starts from now on must not join it: that Load began after the
-// write and has to see it. A read still pending has not been sent; it will
-// see the write, so it stays.
+// already sent may have seen the old value, so it must not fill L1. A Load
+// that starts from now on must not join it either, because that Load began
+// after the write and has to see it. A read still pending has not been
+// sent, so it will see the write and stays.
 func (w *worker) disown(key []byte) {
 	f, ok := w.flights[string(key)]
 	if !ok || !f.sent {
@@ -224,7 +224,7 @@ func (c *Coordinator) fetch(keys [][]byte) ([]Entry, error) {
 	return entries, err
 }
 
-// finish fills L1 with the results of a read and answers its callers.
+// finish fills L1 with the results of a read and replies to its callers.
 //
 // Fill runs here, on the key's worker, and so does every Drop of the key:
 // the two never overlap. If an invalidation was applied after the read was

@@ -98,7 +98,7 @@ func BenchmarkMiss(b *testing.B) {
 }
 
 // BenchmarkConcurrentMisses runs 32 goroutines per core, each reading keys
-// that nobody else reads and that are absent from L2, so every Get is an L2
+// that no other goroutine reads and that are absent from L2, so every Get is an L2
 // read. Batched, the coordinator's workers turn the misses waiting behind a
 // read into one MGET; unbatched, each miss is a one-key MGET, with 8 workers
 // × 8 reads in flight, one per goroutine on 2 cores. remote is the same load

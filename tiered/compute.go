@@ -12,10 +12,11 @@ import (
 // neither tier has it, and storing it in L2 with ttl (0 means no expiry).
 //
 // An L1 or L2 hit returns at once. On a miss, callers of the key in this
-// process share one flight, and one flight across every process sharing L2
-// takes a lock in L2 and computes; the others wait for its value, woken by
-// pub/sub and polling as a fallback, and compute themselves if the holder
-// has not stored a value after 1.5 times the lock TTL (see WithLockTTL).
+// process share one flight. Across every process sharing L2, one flight
+// takes a lock in L2 and computes. The others wait for its value, woken by
+// pub/sub with polling as a fallback. They compute it themselves if the
+// holder has not stored a value after 1.5 times the lock TTL (see
+// WithLockTTL).
 // compute runs detached from the callers' contexts, so a caller that gives
 // up does not cancel it. When compute returns an error or panics, every
 // caller waiting for it gets an error, nothing is stored and the lock is

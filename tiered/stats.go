@@ -26,8 +26,8 @@ type Stats struct {
 	// from other clients.
 	InvalidationsSent, InvalidationsReceived uint64
 	// Computes counts compute calls run by GetOrCompute in this process, and
-	// LockWaits the GetOrCompute misses that got their value from another
-	// caller's compute, in this process or another, instead of their own.
+	// LockWaits the GetOrCompute calls in this process that missed and then
+	// got their value from another process's compute.
 	Computes, LockWaits uint64
 	// SubscriptionLosses counts the times the invalidation subscription was
 	// taken as lost, and Resets the times L1 was cleared as a result.

@@ -267,7 +267,7 @@ func TestGetOrComputeOnceAcrossClients(t *testing.T) {
 				for g := range goroutines {
 					wg.Go(func() {
 						// Each goroutine walks every key from its own offset,
-						// so every key sees misses from every client at once.
+						// so every key gets misses from every client at once.
 						for j := range keyCount {
 							i := (ci*goroutines + g + j) % keyCount
 							v, err := c.GetOrCompute(ctx, keys[i], time.Minute, func(context.Context) ([]byte, error) {
