@@ -39,11 +39,13 @@ func (c *Client) MGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 }
 
 // MSet stores items. Without a ttl it sends one MSET, which is atomic in
-// Standalone mode and atomic per hash slot in Cluster mode. With a ttl it
-// sends SET key value PX ttl for each item, so that every key that was
-// written has its ttl: in Standalone mode as one MULTI/EXEC transaction, in
-// Cluster mode as a pipeline that GLIDE splits by node, where a failure can
-// leave some items written and others not.
+// Standalone mode and atomic per hash slot in Cluster mode.
+//
+// With a ttl it sends SET key value PX ttl for each item, so that every key
+// that was written has its ttl, even after a failure. Standalone mode sends
+// them as one MULTI/EXEC transaction. Cluster mode sends them as a pipeline
+// that GLIDE splits by node, where a failure can leave some items written
+// and others not.
 func (c *Client) MSet(ctx context.Context, items []kv.Item, ttlIn time.Duration) error {
 	d, err := ttl.ForWrite(ttlIn)
 	if err != nil {
@@ -134,11 +136,13 @@ func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
 
 // MGetWithTTL returns, for each key in order, its value (nil when missing)
 // and its remaining ttl (kv.NoExpiry when it has none, 0 for a missing
-// key), from one pipeline of GET and PTTL per key: a MULTI/EXEC
-// transaction in Standalone mode, and in Cluster mode a pipeline that GLIDE
-// splits by node, where a key deleted between its GET and its PTTL is
-// reported missing. It implements tiered.TTLGetter, so that package tiered
-// fills its L1 for no longer than the key has left in Valkey.
+// key). It sends GET and PTTL for each key in one round trip per node.
+// Standalone mode sends them as a MULTI/EXEC transaction. Cluster mode
+// sends a pipeline that GLIDE splits by node, and reports a key deleted
+// between its GET and its PTTL as missing.
+//
+// MGetWithTTL implements tiered.TTLGetter, so that package tiered fills its
+// L1 for no longer than the key has left in Valkey.
 func (c *Client) MGetWithTTL(ctx context.Context, keys [][]byte) ([][]byte, []time.Duration, error) {
 	if len(keys) == 0 {
 		return [][]byte{}, []time.Duration{}, nil

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Mode selects how the client talks to Valkey: to one standalone server, or
@@ -151,18 +152,13 @@ type Config struct {
 // Validate reports the first problem that would keep New from using c, as
 // an error naming the field.
 func (c Config) Validate() error {
-	if len(c.Addresses) == 0 {
-		return configError("Addresses", "is empty; give at least one host and port")
+	if err := c.validateAddresses(); err != nil {
+		return err
 	}
-	for i, a := range c.Addresses {
-		field := "Addresses[" + strconv.Itoa(i) + "]"
-		if a.Host == "" {
-			return configError(field+".Host", "is empty")
-		}
-		if a.Port < 1 || a.Port > 65535 {
-			return configError(field+".Port", fmt.Sprintf("%d is out of range 1-65535", a.Port))
-		}
+	if err := c.validateStrings(); err != nil {
+		return err
 	}
+
 	if c.Mode != Standalone && c.Mode != Cluster {
 		return configError("Mode", fmt.Sprintf("%d is not Standalone or Cluster", int(c.Mode)))
 	}
@@ -175,22 +171,59 @@ func (c Config) Validate() error {
 	if len(c.RootCAsPEM) > 0 && !c.UseTLS {
 		return configError("RootCAsPEM", "is set, but UseTLS is false")
 	}
-	if c.RequestTimeout < 0 {
-		return configError("RequestTimeout", fmt.Sprintf("%v is negative", c.RequestTimeout))
-	}
-	if c.ConnectTimeout < 0 {
-		return configError("ConnectTimeout", fmt.Sprintf("%v is negative", c.ConnectTimeout))
-	}
+
 	// GLIDE carries both timeouts as uint32 milliseconds.
 	const maxTimeout = time.Duration(1<<32-1) * time.Millisecond
-	if c.RequestTimeout > maxTimeout {
-		return configError("RequestTimeout", fmt.Sprintf("%v exceeds %v", c.RequestTimeout, maxTimeout))
-	}
-	if c.ConnectTimeout > maxTimeout {
-		return configError("ConnectTimeout", fmt.Sprintf("%v exceeds %v", c.ConnectTimeout, maxTimeout))
+	for _, timeout := range []struct {
+		field string
+		value time.Duration
+	}{{"RequestTimeout", c.RequestTimeout}, {"ConnectTimeout", c.ConnectTimeout}} {
+		if timeout.value < 0 {
+			return configError(timeout.field, fmt.Sprintf("%v is negative", timeout.value))
+		}
+		if timeout.value > maxTimeout {
+			return configError(timeout.field, fmt.Sprintf("%v exceeds %v", timeout.value, maxTimeout))
+		}
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > MaxInFlightLimit {
 		return configError("MaxInFlight", fmt.Sprintf("%d is out of range 0-%d", c.MaxInFlight, MaxInFlightLimit))
+	}
+	return nil
+}
+
+func (c Config) validateAddresses() error {
+	if len(c.Addresses) == 0 {
+		return configError("Addresses", "is empty; give at least one host and port")
+	}
+	for i, a := range c.Addresses {
+		field := "Addresses[" + strconv.Itoa(i) + "]"
+		if a.Host == "" {
+			return configError(field+".Host", "is empty")
+		}
+		if !utf8.ValidString(a.Host) {
+			return configError(field+".Host", fmt.Sprintf("%q is not valid UTF-8", a.Host))
+		}
+		if a.Port < 1 || a.Port > 65535 {
+			return configError(field+".Port", fmt.Sprintf("%d is out of range 1-65535", a.Port))
+		}
+	}
+	return nil
+}
+
+// validateStrings checks the strings that GLIDE sends in protobuf string
+// fields, which must be UTF-8. The messages never quote the password.
+func (c Config) validateStrings() error {
+	if !utf8.ValidString(c.Username) {
+		return configError("Username", "is not valid UTF-8")
+	}
+	if !utf8.ValidString(c.Password) {
+		return configError("Password", "is not valid UTF-8")
+	}
+	for i := 0; i < len(c.ClientName); i++ {
+		// CLIENT SETNAME accepts only printable ASCII without spaces.
+		if ch := c.ClientName[i]; ch < '!' || ch > '~' {
+			return configError("ClientName", fmt.Sprintf("%q contains a space or a character outside printable ASCII", c.ClientName))
+		}
 	}
 	return nil
 }

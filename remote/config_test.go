@@ -62,6 +62,10 @@ func TestConfigValidate(t *testing.T) {
 		{"huge request timeout", func(c *remote.Config) { c.RequestTimeout = 1000 * time.Hour * 24 }, "RequestTimeout"},
 		{"in-flight above limit", func(c *remote.Config) { c.MaxInFlight = 1001 }, "MaxInFlight"},
 		{"negative in-flight", func(c *remote.Config) { c.MaxInFlight = -1 }, "MaxInFlight"},
+		{"client name with space", func(c *remote.Config) { c.ClientName = "my app" }, "ClientName"},
+		{"binary password", func(c *remote.Config) { c.Password = "\xff" }, "Password"},
+		{"binary username", func(c *remote.Config) { c.Username = "\xff" }, "Username"},
+		{"binary host", func(c *remote.Config) { c.Addresses[0].Host = "\xff" }, "Addresses[0].Host"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
