@@ -47,8 +47,8 @@ func WithRetryDelay(d time.Duration) GuardOption {
 // GuardedGet returns the value stored under key. On a miss, one caller in
 // the fleet takes a lock key and runs compute, stores its value with ttl and
 // releases the lock, while the other callers wait for that value instead of
-// running compute too. c must implement kv.Swapper, which the lock needs;
-// otherwise GuardedGet returns an error wrapping kv.ErrUnsupported.
+// running compute too. c must implement kv.Swapper, which the lock needs:
+// on any other client, a miss returns an error wrapping kv.ErrUnsupported.
 //
 // Concurrent calls for one key on one client in this process share one
 // flight and one compute. A caller that waits is woken by a pub/sub notice
@@ -66,6 +66,9 @@ func WithRetryDelay(d time.Duration) GuardOption {
 // *PanicError; callers waiting in other processes get an error wrapping
 // ErrLockHolderFailed.
 func GuardedGet(ctx context.Context, c kv.Client, key []byte, ttl time.Duration, compute func(context.Context) ([]byte, error), opts ...GuardOption) ([]byte, error) {
+	if c == nil {
+		panic("kv: patterns: guarded get: nil client")
+	}
 	if compute == nil {
 		panic("kv: patterns: guarded get: nil compute function")
 	}
@@ -77,12 +80,22 @@ func GuardedGet(ctx context.Context, c kv.Client, key []byte, ttl time.Duration,
 		return nil, fmt.Errorf("kv: patterns: guarded get: lock ttl (%v) and retry delay (%v) must be positive", cfg.lockTTL, cfg.retryDelay)
 	}
 
+	// A hit needs no flight: read in the caller's goroutine first, and pay
+	// the flight's second read only on a miss.
+	value, found, err := c.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("kv: patterns: guarded get: %w", err)
+	}
+	if found {
+		return value, nil
+	}
+
 	g, err := guards.hold(c, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kv: patterns: guarded get: %w", err)
 	}
 	defer g.Release()
-	value, _, err := g.Do(ctx, key, ttl, compute)
+	value, _, err = g.Do(ctx, key, ttl, compute)
 	if err != nil {
 		return nil, fmt.Errorf("kv: patterns: guarded get: %w", err)
 	}

@@ -60,7 +60,7 @@ type backend struct {
 	// cli runs valkey-cli against the backend, following cluster redirects;
 	// nil for local.
 	cli     func(args ...string) (string, error)
-	connect func(t *testing.T) kv.Client
+	connect func(t testing.TB) kv.Client
 }
 
 func remoteBackends() []backend {
@@ -103,14 +103,14 @@ func remoteConfig(mode remote.Mode, servers ...*valkeytest.Server) remote.Config
 	return cfg
 }
 
-func remoteConnector(cfg remote.Config) func(t *testing.T) kv.Client {
-	return func(t *testing.T) kv.Client {
+func remoteConnector(cfg remote.Config) func(t testing.TB) kv.Client {
+	return func(t testing.TB) kv.Client {
 		t.Helper()
 		return connectRemote(t, cfg)
 	}
 }
 
-func connectRemote(t *testing.T, cfg remote.Config) *remote.Client {
+func connectRemote(t testing.TB, cfg remote.Config) *remote.Client {
 	t.Helper()
 	c, err := remote.New(cfg)
 	require.NoError(t, err)
@@ -127,7 +127,7 @@ func connectRemote(t *testing.T, cfg remote.Config) *remote.Client {
 	return c
 }
 
-func connectLocal(t *testing.T) kv.Client {
+func connectLocal(t testing.TB) kv.Client {
 	t.Helper()
 	c, err := local.New()
 	require.NoError(t, err)
@@ -137,7 +137,7 @@ func connectLocal(t *testing.T) kv.Client {
 
 // uniqueKey returns a key no other test uses, printable so that valkey-cli
 // can name it.
-func uniqueKey(t *testing.T) string {
+func uniqueKey(t testing.TB) string {
 	t.Helper()
 	suffix := make([]byte, 6)
 	_, err := rand.Read(suffix)

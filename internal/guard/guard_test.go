@@ -489,6 +489,44 @@ func TestDoAfterClose(t *testing.T) {
 	require.ErrorIs(t, err, kv.ErrClosed)
 }
 
+func TestCloseEndsWaits(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := testContext(t)
+		key := uniqueKey(t)
+		opts := Options{LockTTL: 20 * time.Second, RetryDelay: time.Minute}
+		owner := newGuard(t, b.connect(t), opts)
+		waiter, err := New(b.connect(t), opts)
+		require.NoError(t, err)
+
+		started := make(chan struct{})
+		release := make(chan struct{})
+		ownerDone := make(chan error, 1)
+		go func() {
+			_, _, err := owner.Do(ctx, key, time.Minute, func(context.Context) ([]byte, error) {
+				close(started)
+				<-release
+				return []byte("v"), nil
+			})
+			ownerDone <- err
+		}()
+		<-started
+		waiterDone := make(chan error, 1)
+		go func() {
+			_, _, err := waiter.Do(ctx, key, time.Minute, func(context.Context) ([]byte, error) {
+				return nil, errors.New("the waiter must not compute")
+			})
+			waiterDone <- err
+		}()
+		require.Eventually(t, func() bool { return waiting(waiter, key) }, 5*time.Second, time.Millisecond)
+
+		require.NoError(t, waiter.Close())
+		require.ErrorIs(t, <-waiterDone, context.Canceled, "a wait ended by Close")
+		assert.Equal(t, 0, waiter.Active())
+		close(release)
+		require.NoError(t, <-ownerDone)
+	})
+}
+
 func TestNoticeRoundTrip(t *testing.T) {
 	tests := []struct {
 		name  string
