@@ -55,7 +55,7 @@ func runJSON(t *testing.T, args ...string) (int, []row, string) {
 }
 
 func TestRunZipfAgainstValkey(t *testing.T) {
-	code, rows, stderr := runJSON(t, "-scenario", "zipf", "-mode", "remote,raw", "-duration", "1s",
+	code, rows, stderr := runJSON(t, "-scenario", "zipf", "-mode", "remote,raw", "-duration", "500ms",
 		"-keys", "1000", "-concurrency", "4", "-addr", server.Addr())
 	require.Equal(t, 0, code, stderr)
 	require.Len(t, rows, 2)
@@ -70,18 +70,18 @@ func TestRunZipfAgainstValkey(t *testing.T) {
 		assert.GreaterOrEqual(t, r.P999US, r.P99US, mode)
 		assert.Nil(t, r.L1HitRatio, "%s has no L1", mode)
 	}
-	assert.Contains(t, stderr, "zipf/remote: 1 process(es), 4 workers, 1s")
+	assert.Contains(t, stderr, "zipf/remote: 1 process(es), 4 workers, 500ms")
 }
 
 func TestRunFleetMergesProcesses(t *testing.T) {
-	code, rows, stderr := runJSON(t, "-scenario", "zipf", "-mode", "remote", "-duration", "1s",
+	code, rows, stderr := runJSON(t, "-scenario", "zipf", "-mode", "remote", "-duration", "500ms",
 		"-keys", "1000", "-concurrency", "4", "-procs", "2", "-addr", server.Addr())
 	require.Equal(t, 0, code, stderr)
 	require.Len(t, rows, 1)
 	assert.Equal(t, 2, rows[0].Procs)
 	assert.Positive(t, rows[0].Ops)
 	assert.Zero(t, rows[0].Errors, rows[0].FirstError)
-	assert.InDelta(t, 1.0, rows[0].DurationS, 0.5)
+	assert.InDelta(t, 0.5, rows[0].DurationS, 0.25)
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
@@ -107,7 +107,7 @@ func TestRunZipfLocal(t *testing.T) {
 }
 
 func TestRunMixedTieredFleet(t *testing.T) {
-	code, rows, stderr := runJSON(t, "-scenario", "mixed", "-mode", "tiered,remote", "-duration", "1s",
+	code, rows, stderr := runJSON(t, "-scenario", "mixed", "-mode", "tiered,remote", "-duration", "700ms",
 		"-concurrency", "4", "-url", "valkey://"+server.Addr())
 	require.Equal(t, 0, code, stderr)
 	require.Len(t, rows, 2)
@@ -125,7 +125,7 @@ func TestRunMixedTieredFleet(t *testing.T) {
 }
 
 func TestRunStampedeComputesOnce(t *testing.T) {
-	code, rows, stderr := runJSON(t, "-scenario", "stampede", "-mode", "remote,tiered", "-duration", "1s",
+	code, rows, stderr := runJSON(t, "-scenario", "stampede", "-mode", "remote,tiered", "-duration", "500ms",
 		"-concurrency", "8", "-compute-time", "5ms", "-addr", server.Addr())
 	require.Equal(t, 0, code, stderr)
 	require.Len(t, rows, 2)
@@ -139,7 +139,7 @@ func TestRunStampedeComputesOnce(t *testing.T) {
 }
 
 func TestRunRatelimitHoldsLimit(t *testing.T) {
-	code, rows, stderr := runJSON(t, "-scenario", "ratelimit", "-mode", "remote,raw", "-duration", "1s",
+	code, rows, stderr := runJSON(t, "-scenario", "ratelimit", "-mode", "remote,raw", "-duration", "600ms",
 		"-concurrency", "8", "-rate-limit", "50", "-rate-window", "200ms", "-addr", server.Addr())
 	require.Equal(t, 0, code, stderr)
 	require.Len(t, rows, 2)
@@ -154,7 +154,7 @@ func TestRunRatelimitHoldsLimit(t *testing.T) {
 }
 
 func TestRunIdempotencyRunsOnce(t *testing.T) {
-	code, rows, stderr := runJSON(t, "-scenario", "idempotency", "-mode", "remote", "-duration", "1s",
+	code, rows, stderr := runJSON(t, "-scenario", "idempotency", "-mode", "remote", "-duration", "500ms",
 		"-concurrency", "8", "-compute-time", "5ms", "-addr", server.Addr())
 	require.Equal(t, 0, code, stderr)
 	require.Len(t, rows, 1)
