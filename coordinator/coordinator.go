@@ -27,6 +27,11 @@ const (
 // a small queue only smooths bursts.
 const controlQueue = 64
 
+// minExternalPerWorker sets the bound on LoadMany reads in flight, Workers ×
+// max(MaxFetches, minExternalPerWorker). Those reads are not batched with
+// others, so they get more room than a worker's own reads.
+const minExternalPerWorker = 8
+
 // Entry is the state of one key as read from L2.
 type Entry struct {
 	// Value is the stored value, or nil when Found is false.
@@ -174,7 +179,7 @@ func New(cfg Config) (*Coordinator, error) {
 		life:     life,
 		cancel:   cancel,
 		stop:     make(chan struct{}),
-		external: make(chan struct{}, cfg.Workers*cfg.MaxFetches),
+		external: make(chan struct{}, cfg.Workers*max(cfg.MaxFetches, minExternalPerWorker)),
 	}
 	c.workers = make([]*worker, cfg.Workers)
 	for i := range c.workers {

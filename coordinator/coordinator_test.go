@@ -219,7 +219,7 @@ func TestUnbatchedFetchesEachMissAlone(t *testing.T) {
 func TestInvalidationOvertakingAFetchPreventsTheFill(t *testing.T) {
 	ctx := context.Background()
 	l2 := newGatedL2()
-	c, cache := newCoordinator(t, l2.fetch, Config{})
+	c, cache := newCoordinator(t, l2.fetch, Config{MaxFetches: 2})
 	before := loadAsync(ctx, c, "k")
 	require.Eventually(t, func() bool { return l2.calls.Load() == 1 }, 5*time.Second, time.Millisecond)
 

@@ -20,7 +20,7 @@
 // most a bounded number of misses and queues a bounded number more: a burst
 // of misses beyond that waits under each caller's context, and the number of
 // goroutines stays at Workers × (1 + MaxFetches) plus one per LoadMany read
-// in flight (at most Workers × MaxFetches of those).
+// in flight (at most Workers × max(MaxFetches, 8) of those).
 //
 // Invalidations travel on a separate queue that the worker always serves,
 // so a write never waits for an L2 read. This cannot reorder a miss after an

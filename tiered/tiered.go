@@ -92,7 +92,7 @@ func New(l1, l2 kv.Client, opts ...Option) (*Client, error) {
 		c.guard, err = guard.New(l2, guard.Options{
 			LockTTL: o.lockTTL,
 			Load:    l2.Get,
-			Store:   c.Set,
+			Store:   c.set,
 			Logger:  o.logger,
 		})
 		if err != nil {

@@ -20,6 +20,13 @@ func (c *Client) Set(ctx context.Context, key, value []byte, ttl time.Duration) 
 	if c.closed.Load() {
 		return c.closedError("set")
 	}
+	return c.set(ctx, key, value, ttl)
+}
+
+// set is Set without the closed check. GetOrCompute stores through it, so
+// that a compute that Close waits for can still store its value: the tiers
+// close only after it.
+func (c *Client) set(ctx context.Context, key, value []byte, ttl time.Duration) error {
 	err := c.l2.Set(ctx, key, value, ttl)
 	c.invalidate(ctx, err, true, key)
 	return c.wrap("set", err)
