@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/derp-kv/kv"
@@ -37,9 +38,11 @@ func idempotencyStore(t *target) kv.Client {
 }
 
 func idempotentCall(r *roundsRun, w *worker, round int, key []byte) (bool, error) {
-	computed := false
+	// The compute may run on another goroutine and outlive a caller that
+	// gives up, so the flag is atomic.
+	var computed atomic.Bool
 	handler := func(ctx context.Context) (string, error) {
-		computed = true
+		computed.Store(true)
 		v, err := r.compute(ctx, round)
 		return string(v), err
 	}
@@ -52,7 +55,7 @@ func idempotentCall(r *roundsRun, w *worker, round int, key []byte) (bool, error
 	if err == nil && res.Replay {
 		w.counters["replays"]++
 	}
-	return computed, err
+	return computed.Load(), err
 }
 
 func summarizeIdempotency(j job, m *merged, r *row) {

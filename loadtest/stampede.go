@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
 	"errors"
 	"strconv"
 	"sync"
@@ -98,14 +99,16 @@ func (r *roundsRun) compute(ctx context.Context, round int) ([]byte, error) {
 }
 
 func stampedeCall(r *roundsRun, w *worker, round int, key []byte) (bool, error) {
-	computed := false
+	// The compute may run on another goroutine and outlive a caller that
+	// gives up, so the flag is atomic.
+	var computed atomic.Bool
 	compute := func(ctx context.Context) ([]byte, error) {
-		computed = true
+		computed.Store(true)
 		return r.compute(ctx, round)
 	}
 	if get := r.p.target.getOrCompute; get != nil {
 		_, err := get(w.ctx, key, keyTTL, compute)
-		return computed, err
+		return computed.Load(), err
 	}
 	c := r.p.target.client
 	if _, found, err := c.Get(w.ctx, key); err != nil || found {
