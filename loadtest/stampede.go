@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"sync/atomic"
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
