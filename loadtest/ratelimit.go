@@ -97,7 +97,7 @@ func summarizeRatelimit(j job, m *merged, r *row) {
 		r.Note = joinNote(r.Note, "plain INCR per request, no limiter")
 		return
 	}
-	var windows, over, most, reopened int64
+	var windows, over, maxAllowed, reopened int64
 	for name, n := range m.counters {
 		key, ok := strings.CutPrefix(name, "allowed:")
 		if !ok {
@@ -108,12 +108,12 @@ func summarizeRatelimit(j job, m *merged, r *row) {
 			continue
 		}
 		windows++
-		most = max(most, n)
+		maxAllowed = max(maxAllowed, n)
 		if n > int64(j.Config.RateLimit) {
 			over++
 		}
 	}
-	r.Allowed = ptr(most)
+	r.Allowed = ptr(maxAllowed)
 	r.Limit = ptr(int64(j.Config.RateLimit))
 	r.Windows = ptr(windows)
 	r.OverLimitWindows = ptr(over)
