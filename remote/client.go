@@ -143,7 +143,7 @@ func (c *Client) Capabilities() kv.Capabilities {
 // GLIDE v2.5 leaves a goroutine waiting for that reply, and the reply never
 // comes once the GLIDE client is closed. So Close first waits until
 // Config.RequestTimeout has passed since the last such request, by when
-// GLIDE's core has answered or timed it out. Requests in flight during that
+// GLIDE's core has received its reply or timed it out. Requests in flight during that
 // wait finish normally. Without recent cancellations Close does not wait.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {

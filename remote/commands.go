@@ -16,7 +16,7 @@ import (
 
 // str views b as a string without copying. GLIDE's API takes strings but
 // hands their bytes to its core, which copies them into the outgoing
-// command before the GLIDE call returns; the string never outlives the
+// command before the GLIDE call returns. The string never outlives the
 // call, so the caller may change b afterwards. Every byte, including NUL
 // and invalid UTF-8, passes through unchanged.
 func str(b []byte) string {
@@ -50,9 +50,9 @@ func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	if r.IsNil() {
 		return nil, false, nil
 	}
-	// Converting copies, so that the caller owns the slice; a one-byte
-	// string from GLIDE may share static runtime memory and must not be
-	// viewed as a writable slice.
+	// Converting copies, so that the caller owns the slice. A view would not
+	// do, because a one-byte string from GLIDE may share static runtime
+	// memory.
 	return []byte(r.Value()), true, nil
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/derp-kv/kv"
 )
 
-// subscriber is what pubsub needs from the GLIDE client it subscribes with.
+// subscriber is the part of the GLIDE client API that pubsub uses.
 type subscriber interface {
 	Subscribe(ctx context.Context, channels []string, timeoutMs int) error
 	Unsubscribe(ctx context.Context, channels []string, timeoutMs int) error

@@ -17,7 +17,7 @@ const scanCount = 1000
 // Scan yields the keys that start with prefix, using SCAN with MATCH on the
 // escaped prefix. In Cluster mode it walks every primary with GLIDE's
 // cluster scan. Each key is yielded at most once, even when SCAN returns it
-// twice, which it may when the keyspace is rehashed during the scan; keys
+// twice, which it may when the keyspace is rehashed during the scan. Keys
 // are remembered until the scan ends, so a scan over n keys holds n keys in
 // memory. Keys written during the scan may or may not be yielded.
 //
@@ -58,8 +58,8 @@ func (c *Client) Scan(ctx context.Context, prefix []byte, limit int) iter.Seq2[[
 	}
 }
 
-// scanStandalone runs SCAN steps until the cursor returns to 0 or emit asks
-// to stop.
+// scanStandalone runs SCAN steps until the cursor returns to 0 or emit
+// returns false.
 func (c *Client) scanStandalone(ctx context.Context, pattern string, emit func([]string) bool) error {
 	opts := *options.NewScanOptions().SetMatch(pattern).SetCount(scanCount)
 	cursor := models.NewCursor()

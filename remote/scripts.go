@@ -55,7 +55,7 @@ return {n, t}
 
 // scripts holds the client's Lua scripts. GLIDE keeps each script's source
 // in its core and sends EVALSHA, loading the script again when the server
-// answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+// replies NOSCRIPT (after a restart or SCRIPT FLUSH).
 type scripts struct {
 	compareAndSwap   *options.Script
 	compareAndDelete *options.Script

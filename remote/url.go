@@ -46,6 +46,7 @@ func ParseURL(s string) (Config, error) {
 	if err != nil {
 		return Config{}, urlParseError(s)
 	}
+
 	var cfg Config
 	switch u.Scheme {
 	case "valkey", "redis":
@@ -66,6 +67,7 @@ func ParseURL(s string) (Config, error) {
 		return Config{}, urlError(s, err.Error())
 	}
 	cfg.Addresses = []Address{addr}
+
 	if err := parseDatabase(&cfg, u.Path); err != nil {
 		return Config{}, urlError(s, err.Error())
 	}
@@ -183,8 +185,8 @@ func urlError(s, problem string) error {
 
 // urlParseError reports a URL that net/url rejects. Its errors quote the
 // whole input, password included, so the message is built from the
-// redacted URL instead; if only the password was malformed, the redacted
-// URL parses and the message says so.
+// redacted URL instead. If only the password was malformed, the redacted
+// URL parses and the message reports an invalid password.
 func urlParseError(s string) error {
 	_, err := url.Parse(RedactURL(s))
 	var ue *url.Error
@@ -194,16 +196,17 @@ func urlParseError(s string) error {
 	return urlError(s, "invalid password (percent-encode reserved characters such as / ? # @)")
 }
 
-// urlRedacted replaces a password in URL text. It is the placeholder that
-// url.URL.Redacted uses, because brackets are not valid in a userinfo.
+// urlRedacted replaces a password in URL text. It is the placeholder of
+// url.URL.Redacted. "[redacted]" would not do, because brackets are not
+// valid in a userinfo and a redacted URL must still parse.
 const urlRedacted = "xxxxx"
 
 // RedactURL returns s with the password of its userinfo replaced by
 // "xxxxx", for logging a connection URL. It works on text that is not a
 // valid URL too, and leaves s unchanged when it has no password. When the
 // authority has no '@' but a later part of s has one, RedactURL assumes an
-// unescaped '/', '?' or '#' in the password and redacts up to that '@',
-// which can hide more than the password but never less.
+// unescaped '/', '?' or '#' in the password and redacts up to that '@'.
+// That can hide more than the password, but never less.
 func RedactURL(s string) string {
 	start, end := authority(s)
 	if start < 0 {
