@@ -71,6 +71,18 @@ func newBenchClient(b *testing.B) *Client {
 	return c
 }
 
+// measureCPU starts counting the process's CPU time and returns a function
+// that reports it per operation as cpu-ns/op. CPU time counts the work of
+// every goroutine, ristretto's and the garbage collector's included, and
+// leaves out the time other processes take the cores, so on a shared
+// machine it is steadier than ns/op.
+func measureCPU(b *testing.B) (report func()) {
+	start := processCPU()
+	return func() {
+		b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
 // startOffset gives each RunParallel goroutine its own walk through keys.
 func startOffset() int {
 	return rand.IntN(benchKeys)
@@ -86,6 +98,7 @@ func BenchmarkGet(b *testing.B) {
 		ctx := b.Context()
 		b.ReportAllocs()
 		b.ResetTimer()
+		report := measureCPU(b)
 		b.RunParallel(func(pb *testing.PB) {
 			i := startOffset()
 			for pb.Next() {
@@ -96,6 +109,7 @@ func BenchmarkGet(b *testing.B) {
 				i++
 			}
 		})
+		report()
 	})
 	b.Run("ristretto", func(b *testing.B) {
 		cache := newRawCache(b)
@@ -104,6 +118,7 @@ func BenchmarkGet(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		report := measureCPU(b)
 		b.RunParallel(func(pb *testing.PB) {
 			i := startOffset()
 			for pb.Next() {
@@ -114,6 +129,7 @@ func BenchmarkGet(b *testing.B) {
 				i++
 			}
 		})
+		report()
 	})
 }
 
@@ -203,9 +219,10 @@ func (p *pairedTotals) cpuPerCall() float64 {
 	return float64(p.cpu.Load()) / float64(p.calls.Load())
 }
 
-// BenchmarkSet writes new keys (each Set waits for ristretto's policy
-// goroutine) and existing keys (applied in place), beside ristretto's
-// SetWithTTL alone and followed by Wait.
+// BenchmarkSet writes new keys, for which each Set waits for ristretto's
+// policy goroutine, and existing keys, which ristretto updates in place.
+// Beside them, ristretto's Set alone on new and existing keys, and followed
+// by Wait on new keys.
 func BenchmarkSet(b *testing.B) {
 	keys, value := benchData()
 	var fresh atomic.Int64
@@ -215,6 +232,7 @@ func BenchmarkSet(b *testing.B) {
 		c := newBenchClient(b)
 		ctx := b.Context()
 		b.ReportAllocs()
+		report := measureCPU(b)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if err := c.Set(ctx, freshKey(), value, 0); err != nil {
@@ -222,6 +240,7 @@ func BenchmarkSet(b *testing.B) {
 				}
 			}
 		})
+		report()
 	})
 	b.Run("local/existing", func(b *testing.B) {
 		c := newBenchClient(b)
@@ -231,6 +250,7 @@ func BenchmarkSet(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		report := measureCPU(b)
 		b.RunParallel(func(pb *testing.PB) {
 			i := startOffset()
 			for pb.Next() {
@@ -240,25 +260,47 @@ func BenchmarkSet(b *testing.B) {
 				i++
 			}
 		})
+		report()
 	})
 	b.Run("ristretto/new", func(b *testing.B) {
 		cache := newRawCache(b)
 		b.ReportAllocs()
+		report := measureCPU(b)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				cache.Set(freshKey(), append([]byte(nil), value...), benchValueSize+entryOverhead)
 			}
 		})
+		report()
+	})
+	b.Run("ristretto/existing", func(b *testing.B) {
+		cache := newRawCache(b)
+		for _, k := range keys {
+			fillRaw(cache, k, value)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		report := measureCPU(b)
+		b.RunParallel(func(pb *testing.PB) {
+			i := startOffset()
+			for pb.Next() {
+				cache.Set(keys[i%benchKeys], append([]byte(nil), value...), benchValueSize+entryOverhead)
+				i++
+			}
+		})
+		report()
 	})
 	b.Run("ristretto/new+wait", func(b *testing.B) {
 		cache := newRawCache(b)
 		b.ReportAllocs()
+		report := measureCPU(b)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				cache.Set(freshKey(), append([]byte(nil), value...), benchValueSize+entryOverhead)
 				cache.Wait()
 			}
 		})
+		report()
 	})
 }
 
@@ -268,6 +310,7 @@ func BenchmarkIncr(b *testing.B) {
 	c := newBenchClient(b)
 	ctx := b.Context()
 	b.ReportAllocs()
+	report := measureCPU(b)
 	b.RunParallel(func(pb *testing.PB) {
 		i := startOffset()
 		for pb.Next() {
@@ -277,6 +320,7 @@ func BenchmarkIncr(b *testing.B) {
 			i++
 		}
 	})
+	report()
 }
 
 // BenchmarkGate compares what every Get does to stay out of Close's way

@@ -11,9 +11,19 @@ import (
 // thread has used. Unlike wall time it leaves out the time other processes
 // run on the same core, which on a shared machine swamps the figures.
 func threadCPU() time.Duration {
+	return rusage(syscall.RUSAGE_THREAD)
+}
+
+// processCPU returns the CPU time that all threads of the process have
+// used, the garbage collector's and ristretto's goroutines included.
+func processCPU() time.Duration {
+	return rusage(syscall.RUSAGE_SELF)
+}
+
+func rusage(who int) time.Duration {
 	var usage syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_THREAD, &usage); err != nil {
-		panic("getrusage(RUSAGE_THREAD): " + err.Error())
+	if err := syscall.Getrusage(who, &usage); err != nil {
+		panic("getrusage: " + err.Error())
 	}
 	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }

@@ -51,14 +51,14 @@ func defaultConfig() config {
 
 // WithMaxCost sets the memory budget in bytes: the sum of the costs of all
 // stored entries. An entry costs its key and value bytes rounded up to the
-// Go allocator's size class, plus a fixed overhead for the bookkeeping of
-// the entry (see docs/local.md for the measured figure). The default is
-// 64 MiB (DefaultMaxCost); the minimum is 4 KiB. An entry whose cost is
-// larger than the budget is never stored.
+// Go allocator's size class, plus 256 bytes for its bookkeeping, so 64 MiB
+// holds about 48,000 entries with 1 KiB values. The default is 64 MiB
+// (DefaultMaxCost) and the minimum 4 KiB. An entry whose cost is larger than
+// the budget is never stored.
 //
-// The heap the client uses is the budget plus the frequency sketch (about 2
-// to 4 bytes per counter, see WithNumCounters) plus about 300 KiB of fixed
-// buffers.
+// In measurements the stored entries took up to 10% more heap than the
+// budget. The client adds about 300 KiB of fixed buffers and the frequency
+// sketch (see WithNumCounters).
 func WithMaxCost(bytes int64) Option {
 	return func(c *config) error {
 		if bytes < minMaxCost {
@@ -71,11 +71,12 @@ func WithMaxCost(bytes int64) Option {
 
 // WithNumCounters sets the number of frequency counters of the admission
 // policy (ristretto's NumCounters). Ristretto advises about ten counters
-// per entry the cache holds when full; each counter costs 2 to 4 bytes,
-// after rounding up to a power of two. The default is 10 per KiB of budget
-// (ten counters per entry of 1 KiB), at least 1024: 655,360 counters, about
-// 3 MiB, for the 64 MiB default budget. Set it higher when entries are much
-// smaller than 1 KiB: for 100-byte entries in 64 MiB, about 6.7 million.
+// per entry the cache holds when full. Ristretto rounds the number up to a
+// power of two, and each counter then costs about 3 bytes. The default is
+// 10 per KiB of budget (ten per entry of about 1 KiB), at least 1024:
+// 655,360 counters, 3 MiB, for the 64 MiB default budget. Set it higher
+// when entries are much smaller: 64 MiB holds about 175,000 entries with
+// 100-byte values, which calls for 1.75 million counters.
 func WithNumCounters(n int64) Option {
 	return func(c *config) error {
 		if n <= 0 {
@@ -105,8 +106,9 @@ func WithMaxTTL(d time.Duration) Option {
 // entries so that their memory returns to the budget. Reads never return
 // an expired entry whatever the interval; it bounds only how long an
 // expired entry keeps its share of the budget. Each sweep visits every
-// entry (about 15 ns each, so 1 ms for 64k entries). The default is one
-// second (DefaultSweepInterval); the minimum is one millisecond.
+// entry, which took about 150 ns per entry (10 ms for 65,536 entries) on a
+// 2-core test machine. The default is one second (DefaultSweepInterval) and
+// the minimum one millisecond.
 func WithSweepInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Millisecond {
