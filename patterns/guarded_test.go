@@ -166,3 +166,30 @@ func TestGuardedGetRejectsBadInput(t *testing.T) {
 	_, err = patterns.GuardedGet(ctx, c, []byte("k"), -time.Second, compute)
 	require.ErrorIs(t, err, kv.ErrInvalidTTL)
 }
+
+// uncomparableClient cannot be a map key, so GuardedGet gives each call its
+// own Guard rather than sharing one.
+type uncomparableClient struct {
+	kv.Client
+	kv.Swapper
+	_ []int
+}
+
+func TestGuardedGetUncomparableClient(t *testing.T) {
+	forEach(t, allBackends(), func(t *testing.T, b backend) {
+		ctx := testContext(t)
+		c := b.connect(t)
+		key := []byte(uniqueKey(t))
+		client := uncomparableClient{Client: c, Swapper: c.(kv.Swapper)}
+
+		v, err := patterns.GuardedGet(ctx, client, key, time.Minute, func(context.Context) ([]byte, error) {
+			return []byte("computed"), nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, []byte("computed"), v)
+		stored, found, err := c.Get(ctx, key)
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.Equal(t, []byte("computed"), stored)
+	})
+}
