@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,19 +27,10 @@ func privateServer(t *testing.T, args ...string) *valkeytest.Server {
 	return s
 }
 
-// closedPort returns a loopback port that nothing listens on.
-func closedPort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return port
-}
-
 func TestNewClosedPort(t *testing.T) {
 	for _, mode := range []remote.Mode{remote.Standalone, remote.Cluster} {
 		t.Run(mode.String(), func(t *testing.T) {
-			port := closedPort(t)
+			port := freePort(t) // nothing listens on it
 			cfg := remote.Config{
 				Mode:           mode,
 				Addresses:      []remote.Address{{Host: "127.0.0.1", Port: port}},
