@@ -137,9 +137,9 @@ func BenchmarkGet(b *testing.B) {
 // in alternating slices of pairedSlice calls, so that noise from other
 // processes falls on both alike. It reports, for each, the wall time and
 // the CPU time of the calling thread per call, and the ratios local over
-// ristretto. The CPU figures leave out time lost to other processes but
-// also the garbage collector's background work, which local's copy of
-// each value causes; the wall figures include both.
+// ristretto. The CPU figures leave out time lost to other processes. They
+// also leave out the garbage collector's background work, which local's
+// copy of each value causes, and which the wall figures include.
 func BenchmarkGetPaired(b *testing.B) {
 	keys, value := benchData()
 	c := newBenchClient(b)

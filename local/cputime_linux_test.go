@@ -20,9 +20,11 @@ func processCPU() time.Duration {
 	return rusage(syscall.RUSAGE_SELF)
 }
 
-func rusage(who int) time.Duration {
+// rusage returns the user and system CPU time that getrusage reports for
+// target, RUSAGE_THREAD or RUSAGE_SELF.
+func rusage(target int) time.Duration {
 	var usage syscall.Rusage
-	if err := syscall.Getrusage(who, &usage); err != nil {
+	if err := syscall.Getrusage(target, &usage); err != nil {
 		panic("getrusage: " + err.Error())
 	}
 	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())

@@ -20,9 +20,9 @@
 //     its own goroutine, and may drop it. A Set here returns once a Get
 //     would return the value, unless the entry was evicted or refused by
 //     the admission policy to stay within the budget.
-//   - Expiry. Entries carry their own deadline in milliseconds, checked on
-//     every read, so an expired entry is never returned; a sweeper removes
-//     expired entries in the background (WithSweepInterval).
+//   - Expiry. Every read checks the entry's own deadline, so an expired
+//     entry is never returned. A sweeper removes expired entries in the
+//     background to free their budget (WithSweepInterval).
 //   - Scan. Ristretto keeps only hashes of keys, so each stored value is an
 //     entry that carries its key, and Scan reads the keys from ristretto's
 //     store: an evicted, deleted or expired key is never yielded.

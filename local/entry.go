@@ -7,10 +7,10 @@ import (
 )
 
 // entryOverhead is the cost charged for each entry on top of its key and
-// value bytes: the entry struct, ristretto's store slot (a map slot of 56
-// bytes at a load factor between 7/16 and 7/8) and its policy slot (16
-// bytes, same load factors). TestMemoryBudget measures the real figure;
-// see docs/local.md.
+// value bytes. It covers the entry struct, ristretto's store slot (a map
+// slot of 56 bytes at a load factor between 7/16 and 7/8) and its policy
+// slot (16 bytes, same load factors). TestMemoryBudget measured up to 256
+// bytes per entry for small entries, and docs/local.md gives the figures.
 const entryOverhead = 256
 
 // entry is the value stored in ristretto for one key. Ristretto keeps only
@@ -27,7 +27,7 @@ type entry struct {
 	// expireAt is the deadline in nanoseconds since Client.epoch on the
 	// monotonic clock, or 0 for no expiry.
 	expireAt int64
-	// cost is what the entry counts against the budget, in bytes.
+	// cost is the entry's charge against the budget, in bytes.
 	cost int64
 }
 
@@ -60,9 +60,9 @@ func (e *entry) value() []byte {
 	return e.data[e.keyLen:]
 }
 
-// hasKey reports whether the entry is stored under key. Ristretto tells two
-// keys apart by two 64-bit hashes; comparing the key itself makes a
-// collision a miss instead of a wrong value.
+// hasKey reports whether the entry is stored under key. Ristretto
+// identifies a key by two 64-bit hashes, and comparing the key itself turns
+// a collision into a miss instead of a wrong value.
 func (e *entry) hasKey(key []byte) bool {
 	return string(e.data[:e.keyLen]) == string(key)
 }

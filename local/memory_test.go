@@ -21,9 +21,9 @@ func liveHeap() uint64 {
 
 // TestMemoryBudget writes ten times the budget and checks that the heap the
 // client holds stays within the budget plus the overhead stated in
-// docs/local.md: its fixed structures plus a share of the budget that
-// comes from Go maps growing by doubling, which the fixed per-entry cost
-// averages over.
+// docs/local.md. The entries may exceed the budget by a share because Go
+// maps grow by doubling, and the fixed cost per entry is only their
+// average.
 func TestMemoryBudget(t *testing.T) {
 	cases := []struct {
 		name      string

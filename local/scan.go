@@ -16,10 +16,10 @@ const ctxCheckEvery = 4096
 // Scan yields a copy of each live key that starts with the literal prefix,
 // at most limit of them when limit > 0, in no particular order.
 //
-// Ristretto's store is the key index: every stored value is an entry that
-// carries its key, and ristretto removes it from the store when it evicts
-// it, so a key that was evicted, deleted or expired before Scan started is
-// never yielded. Scan first collects the matching entries under
+// Ristretto's store is the key index, because every stored value is an
+// entry that carries its key. Ristretto removes an entry from the store
+// when it evicts or deletes it, so a key that was evicted, deleted or
+// expired before Scan started is never yielded. Scan first collects the matching entries under
 // ristretto's shard locks, then yields their keys without holding any
 // lock, so the loop body may call the client. A key written after the
 // collection is not yielded; one deleted after it may still be. Expiry is
@@ -110,10 +110,10 @@ func (c *Client) visit(ctx context.Context, match func(e *entry, acc []*entry) (
 // their memory returns to the budget. Reads do not depend on it: they
 // check the deadline themselves.
 //
-// Entries are stored in ristretto without a ttl. Ristretto's own expiry
-// (v2.4.2) deletes by key hash what its bucket says expired, without
-// checking that the key was not rewritten meanwhile: a Set racing with
-// ristretto's cleanup could be lost. Here the sweeper deletes an entry only
+// Entries are stored in ristretto without a ttl. Ristretto's own cleanup
+// (v2.4.2) deletes by key hash the keys its time bucket lists, and it
+// deletes an item without expiry that replaced one of them meanwhile, so a
+// Set racing with the cleanup could be lost. Here the sweeper deletes an entry only
 // while holding the key's lock and after checking that the key still
 // holds that very entry.
 func (c *Client) sweep() {
