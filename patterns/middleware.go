@@ -48,8 +48,9 @@ func (e *serverError) Error() string {
 // retry runs the handler again. When the backend fails, the middleware
 // responds with 503 Service Unavailable without running the handler.
 //
-// The options are those of IdempotentExecute; WithFingerprint and
-// WithStatusCode are replaced by the middleware's own, and it never waits.
+// The options are those of IdempotentExecute. The middleware sets its own
+// fingerprint and never waits, and WithStatusCode has no effect, because
+// the stored response carries the handler's status.
 // The handler's response is buffered in memory before it is sent.
 func IdempotencyMiddleware(c kv.Client, opts ...IdempotencyOption) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {

@@ -26,7 +26,7 @@
 //
 // When compute returns an error or panics, nothing is stored, the lock is
 // released, and every caller in the owner's process gets the error. A panic
-// becomes a [*PanicError] carrying the panic value and the stack; it is
+// becomes a [*PanicError] carrying the panic value and the stack. It is
 // returned, not raised again, because raising it in every waiting goroutine
 // would crash the process once per waiter. Waiters in other processes that
 // receive the owner's failure notice get an error wrapping [ErrHolderFailed]
