@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -592,4 +593,50 @@ func TestScanAfterCloseInLoop(t *testing.T) {
 	assert.Equal(t, 1, keys)
 	require.Len(t, errs, 1)
 	assert.True(t, errors.Is(errs[0], kv.ErrClosed))
+}
+
+// TestMixedLoadUnderEviction runs writers, deleters, counters and scanners
+// at once on a small budget with a fast sweeper, so that evictions,
+// rejections, regrown entries and sweeps all race with each other.
+func TestMixedLoadUnderEviction(t *testing.T) {
+	const budget = 128 << 10
+	c := newClient(t, WithMaxCost(budget), WithSweepInterval(time.Millisecond))
+	const workers, iterations = 4, 1500
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range iterations {
+				key := []byte(fmt.Sprintf("mix:%d", (i*7+w)%300))
+				var err error
+				switch i % 5 {
+				case 0, 1:
+					err = c.Set(t.Context(), key, make([]byte, (i*13)%2000), time.Duration(i%3)*time.Millisecond)
+				case 2:
+					_, err = c.Delete(t.Context(), key)
+				case 3:
+					_, err = c.Incr(t.Context(), []byte(fmt.Sprintf("mix:n%d", i%10)))
+				case 4:
+					_, _, err = c.Get(t.Context(), key)
+				}
+				if !assert.NoError(t, err) {
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 200 {
+			seen := map[string]bool{}
+			for key, err := range c.Scan(t.Context(), []byte("mix:"), 0) {
+				if !assert.NoError(t, err) {
+					return
+				}
+				assert.True(t, strings.HasPrefix(string(key), "mix:"), "key %q", key)
+				assert.False(t, seen[string(key)], "key %q yielded twice", key)
+				seen[string(key)] = true
+			}
+		}
+	})
+	wg.Wait()
+	assert.LessOrEqual(t, c.Stats().Cost, int64(budget))
 }
