@@ -39,6 +39,7 @@ type config struct {
 	L1Size      int64         `json:"l1_size"`
 	Procs       int           `json:"procs"`
 	StaleBound  time.Duration `json:"stale_bound"`
+	ReadPause   time.Duration `json:"read_pause"`
 	ComputeTime time.Duration `json:"compute_time"`
 	RateLimit   int           `json:"rate_limit"`
 	RateWindow  time.Duration `json:"rate_window"`
@@ -84,6 +85,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.Int64Var(&c.L1Size, "l1-size", 64<<20, "L1 capacity in bytes for the local and tiered modes")
 	fs.IntVar(&c.Procs, "procs", 0, "OS processes sharing the workload (0 = the scenario's default: 1 for zipf, 2 for mixed, stampede, ratelimit and idempotency)")
 	fs.DurationVar(&c.StaleBound, "stale-bound", 100*time.Millisecond, "mixed: a read is stale when the value it returns was superseded by an acknowledged write longer ago than this")
+	fs.DurationVar(&c.ReadPause, "read-pause", 0, "mixed: pause of each reader between two reads (0 = read in a tight loop)")
 	fs.DurationVar(&c.ComputeTime, "compute-time", 20*time.Millisecond, "stampede and idempotency: how long each compute takes")
 	fs.IntVar(&c.RateLimit, "rate-limit", 1000, "ratelimit: requests allowed per key and window")
 	fs.DurationVar(&c.RateWindow, "rate-window", time.Second, "ratelimit: window length")
@@ -167,6 +169,8 @@ func (c config) validateWorkload() error {
 		return fmt.Errorf("-l1-size: %d bytes is not positive", c.L1Size)
 	case c.StaleBound <= 0:
 		return fmt.Errorf("-stale-bound: %v is not positive", c.StaleBound)
+	case c.ReadPause < 0 || c.ReadPause > time.Second:
+		return fmt.Errorf("-read-pause: %v is out of range 0 to 1s", c.ReadPause)
 	case c.ComputeTime < 0:
 		return fmt.Errorf("-compute-time: %v is negative", c.ComputeTime)
 	case c.RateLimit <= 0:

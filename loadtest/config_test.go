@@ -50,6 +50,7 @@ func TestParseFlagsRejects(t *testing.T) {
 		{"zipf skew 1", []string{"-zipf", "1"}, "-zipf: skew 1 must be greater than 1"},
 		{"zero l1 size", []string{"-l1-size", "0"}, "-l1-size: 0 bytes is not positive"},
 		{"zero stale bound", []string{"-stale-bound", "0s"}, "-stale-bound: 0s is not positive"},
+		{"negative read pause", []string{"-read-pause", "-1ms"}, "-read-pause: -1ms is out of range"},
 		{"zero rate limit", []string{"-rate-limit", "0"}, "-rate-limit: 0 is not positive"},
 		{"short window", []string{"-rate-window", "1ms"}, "-rate-window: 1ms is shorter than 10ms"},
 		{"two deployments", []string{"-addr", "127.0.0.1:6379", "-cluster", "127.0.0.1:7000"}, "give at most one"},

@@ -170,6 +170,9 @@ func (m *mixedRun) read(w *worker) {
 		if start.Sub(stamp) > c.StaleBound && m.stale(w, i, version, start) {
 			w.counters["stale_reads"]++
 		}
+		if c.ReadPause > 0 {
+			time.Sleep(c.ReadPause)
+		}
 	}
 }
 
@@ -228,6 +231,7 @@ func summarizeMixed(j job, m *merged, r *row) {
 	if h := m.histograms["invalidation"]; h != nil && h.Count() > 0 {
 		r.InvalidationP50US = ptr(micros(h.Quantile(0.5)))
 		r.InvalidationP99US = ptr(micros(h.Quantile(0.99)))
+		r.InvalidationMaxUS = ptr(micros(h.Max()))
 	}
 	// Each process polls every key about once per keys / (reads per second
 	// per process), which bounds the resolution of the invalidation delay.

@@ -36,6 +36,7 @@ type row struct {
 	// start of a write to the first read in another process that returns it.
 	InvalidationP50US *float64 `json:"invalidation_p50_us,omitempty"`
 	InvalidationP99US *float64 `json:"invalidation_p99_us,omitempty"`
+	InvalidationMaxUS *float64 `json:"invalidation_max_us,omitempty"`
 	// PollIntervalUS (mixed) is the mean time between two reads of the same
 	// key in one process: the resolution of the invalidation delay.
 	PollIntervalUS *float64 `json:"poll_interval_us,omitempty"`
@@ -116,7 +117,7 @@ func (r row) details() string {
 	var parts []string
 	add := func(format string, args ...any) { parts = append(parts, fmt.Sprintf(format, args...)) }
 	if r.InvalidationP99US != nil {
-		add("invalidation p50/p99 %s/%s µs", formatMicros(*r.InvalidationP50US), formatMicros(*r.InvalidationP99US))
+		add("invalidation p50/p99/max %s/%s/%s µs", formatMicros(*r.InvalidationP50US), formatMicros(*r.InvalidationP99US), formatMicros(*r.InvalidationMaxUS))
 	}
 	if r.PollIntervalUS != nil {
 		add("poll every %s µs", formatMicros(*r.PollIntervalUS))

@@ -18,7 +18,7 @@ func sampleRows() []row {
 		{Scenario: "zipf", Mode: "tiered", Procs: 1, Concurrency: 32, Ops: 1000, OpsPerSec: 123456, P50US: 1.5, P99US: 80, P999US: 900, L1HitRatio: ptr(0.875)},
 		{
 			Scenario: "mixed", Mode: "tiered", Procs: 2, Concurrency: 16, OpsPerSec: 5000,
-			InvalidationP50US: ptr(150.0), InvalidationP99US: ptr(2500.0), StaleReads: ptr(int64(0)), StaleBoundUS: ptr(100_000.0), Writes: ptr(int64(42)),
+			InvalidationP50US: ptr(150.0), InvalidationP99US: ptr(2500.0), InvalidationMaxUS: ptr(9000.0), StaleReads: ptr(int64(0)), StaleBoundUS: ptr(100_000.0), Writes: ptr(int64(42)),
 		},
 		{Scenario: "ratelimit", Mode: "remote", Procs: 2, Concurrency: 16, Allowed: ptr(int64(1000)), Limit: ptr(int64(1000)), Windows: ptr(int64(20)), OverLimitWindows: ptr(int64(0))},
 		{Scenario: "stampede", Mode: "tiered", Procs: 2, Concurrency: 16, ComputesPerKey: ptr(1.0), MaxComputesPerKey: ptr(int64(1)), WaiterP50US: ptr(21000.0), WaiterP99US: ptr(23000.0), ComputeP50US: ptr(20100.0)},
@@ -35,7 +35,7 @@ func TestWriteTableShowsFields(t *testing.T) {
 	assert.Contains(t, lines[1], "123k")
 	assert.Contains(t, lines[1], "87.5%")
 	assert.Contains(t, lines[1], "1.50")
-	assert.Contains(t, lines[2], "invalidation p50/p99 150/2500 µs")
+	assert.Contains(t, lines[2], "invalidation p50/p99/max 150/2500/9000 µs")
 	assert.Contains(t, lines[2], "stale reads 0 (bound 100ms)")
 	assert.Contains(t, lines[3], "allowed 1000 / limit 1000 per window (20 windows, 0 over)")
 	assert.Contains(t, lines[4], "computes/key 1.00 (max 1)")
@@ -99,4 +99,18 @@ func TestMergedMaximaAndCounters(t *testing.T) {
 	m.add(procResult{Maxima: map[string]int64{"a": 2, "b": 1}, Counters: map[string]int64{"stale_reads": 1}})
 	assert.Equal(t, map[string]int64{"a": 2, "b": 3}, m.maxima)
 	assert.Equal(t, int64(3), m.counters["stale_reads"])
+}
+
+func TestEventNoteListsCountedEvents(t *testing.T) {
+	m := newMerged()
+	m.add(procResult{Counters: map[string]int64{eventPrefix + "L1 resets": 2, "reads": 10}})
+	m.add(procResult{Counters: map[string]int64{eventPrefix + "failed publishes": 1}})
+	assert.Equal(t, "2 L1 resets, 1 failed publishes", eventNote(m))
+	assert.Empty(t, eventNote(newMerged()))
+}
+
+func TestJoinNote(t *testing.T) {
+	assert.Equal(t, "a; b", joinNote("a", "b"))
+	assert.Equal(t, "a", joinNote("a", ""))
+	assert.Equal(t, "b", joinNote("", "b"))
 }

@@ -141,6 +141,7 @@ func runProcess(ctx context.Context, p *process, start func() error, progress pr
 		workers[i] = newWorker(ctx, p.job.FirstWorker+i, p.job.Seed, &stop)
 	}
 	hits0, misses0 := p.target.l1Counts()
+	events0 := p.target.eventCounts()
 	began := time.Now()
 	var wg sync.WaitGroup
 	for _, w := range workers {
@@ -151,11 +152,17 @@ func runProcess(ctx context.Context, p *process, start func() error, progress pr
 	wg.Wait()
 	elapsed := time.Since(began)
 	hits1, misses1 := p.target.l1Counts()
+	events1 := p.target.eventCounts()
 
 	res := collect(workers, elapsed)
 	if p.target.l1Stats != nil {
 		res.Counters["l1_hits"] += int64(hits1 - hits0)
 		res.Counters["l1_misses"] += int64(misses1 - misses0)
+	}
+	for name, n := range events1 {
+		if d := int64(n - events0[name]); d > 0 {
+			res.Counters[eventPrefix+name] += d
+		}
 	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,6 +143,7 @@ func runJob(ctx context.Context, sc *scenario, j job, stderr io.Writer) row {
 		if err == nil {
 			sc.summarize(j, m, &r)
 		}
+		r.Note = joinNote(r.Note, eventNote(m))
 	}
 	if err != nil {
 		r.Note = "failed: " + err.Error()
@@ -152,10 +156,25 @@ func runJob(ctx context.Context, sc *scenario, j job, stderr io.Writer) row {
 }
 
 func joinNote(a, b string) string {
-	if a == "" {
-		return b
+	if a == "" || b == "" {
+		return a + b
 	}
 	return a + "; " + b
+}
+
+// eventPrefix marks the counters that hold background events of the mode.
+const eventPrefix = "event:"
+
+// eventNote lists the background events counted during the run, such as
+// "2 invalidation subscription losses".
+func eventNote(m *merged) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(m.counters)) {
+		if event, ok := strings.CutPrefix(name, eventPrefix); ok {
+			parts = append(parts, strconv.FormatInt(m.counters[name], 10)+" "+event)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // runInProcess runs a job with all its workers in this process.

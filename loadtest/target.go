@@ -31,6 +31,10 @@ type target struct {
 	// l1Stats returns the L1 hits and misses so far; nil when the mode has
 	// no L1 statistics.
 	l1Stats func() (hits, misses uint64)
+	// events returns counts of background events worth reporting beside
+	// the measurements, such as lost invalidation subscriptions; nil when
+	// the mode has none.
+	events  func() map[string]uint64
 	closers []func() error
 }
 
@@ -39,6 +43,13 @@ func (t *target) l1Counts() (hits, misses uint64) {
 		return 0, 0
 	}
 	return t.l1Stats()
+}
+
+func (t *target) eventCounts() map[string]uint64 {
+	if t.events == nil {
+		return nil
+	}
+	return t.events()
 }
 
 // Close closes every client the target opened, in reverse order.

@@ -38,6 +38,14 @@ func newTieredTarget(ctx context.Context, j job) (*target, error) {
 		loader:       l2,
 		getOrCompute: tc.GetOrCompute,
 		l1Stats:      stats,
+		events: func() map[string]uint64 {
+			s := tc.Stats()
+			return map[string]uint64{
+				"invalidation subscription losses": s.SubscriptionLosses,
+				"L1 resets":                        s.Resets,
+				"failed publishes":                 s.PublishErrors,
+			}
+		},
 		// Close closes both tiers.
 		closers: []func() error{tc.Close},
 	}, nil
