@@ -25,9 +25,10 @@ var (
 	_ kv.TTLCounter = (*Client)(nil)
 )
 
-// keyLockCount is the number of key locks. Writes to keys that hash to the
-// same lock wait for each other; 256 keeps that rare for up to a few dozen
-// concurrent writers while costing 2 KiB.
+// keyLockCount is the number of key locks, which take 2 KiB. Writes to keys
+// that hash to the same lock wait for each other. With n concurrent
+// writers, a write finds its lock taken by another key with a chance of
+// about (n-1)/256.
 const keyLockCount = 256
 
 // Client is the in-process tier: a byte-level cache in the Go heap, bounded
