@@ -227,25 +227,13 @@ func gcra(ctx context.Context, c kv.Client, key []byte, limit int, window time.D
 		if swapped {
 			return d.res, nil
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		// Wait a little after a lost swap, longer after each, so that many
+		// callers contending for one key do not retry in lockstep.
+		if err := sleepCtx(ctx, time.Duration(attempt+1)*50*time.Microsecond); err != nil {
 			return RateLimitResult{}, err
 		}
 	}
 	return RateLimitResult{}, fmt.Errorf("kv: patterns: rate limit: key %q changed under %d attempts in a row", key, gcraAttempts)
-}
-
-// backoff waits a little after a lost swap, longer after each, so that many
-// callers contending for one key do not retry in lockstep.
-func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(attempt+1) * 50 * time.Microsecond
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
 }
 
 // gcraDecision is the outcome of one GCRA step.
