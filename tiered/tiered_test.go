@@ -381,15 +381,19 @@ func TestCloseFailsCallsInFlight(t *testing.T) {
 	require.NoError(t, err)
 	defer server.Stop()
 	cfg := remoteConfig(remote.Standalone, server)
-	cfg.RequestTimeout = 2 * time.Second
+	// Calls blocked on the paused server time out after this; Close comes
+	// sooner, and a call that ends after Close began reports kv.ErrClosed
+	// whatever its cause.
+	cfg.RequestTimeout = 500 * time.Millisecond
 	c, err := New(newLocal(t), newRemote(t, cfg))
 	require.NoError(t, err)
 	ctx := testContext(t)
 
 	// While the server is paused, every call that reaches it stays in flight.
-	_, err = server.CLI("CLIENT", "PAUSE", "10000", "ALL")
+	// CLIENT UNPAUSE would itself wait for the pause to end, so the pause is
+	// short instead: long enough for the steps below.
+	_, err = server.CLI("CLIENT", "PAUSE", "3000", "ALL")
 	require.NoError(t, err)
-	defer func() { _, _ = server.CLI("CLIENT", "UNPAUSE") }()
 
 	errs := make(chan error, 3)
 	go func() { _, _, err := c.Get(ctx, []byte("k1")); errs <- err }()
