@@ -62,9 +62,10 @@ type Client struct {
 	done      chan struct{}
 	closed    atomic.Bool
 	closeOnce sync.Once
-	// lastAbandoned is the time, in Unix nanoseconds, when a request was
-	// last left to GLIDE after its context ended; 0 if never.
-	lastAbandoned atomic.Int64
+	// abandonedUntil is the time, in Unix nanoseconds, by which GLIDE's core
+	// will have answered or timed out every request left to it after its
+	// context ended; 0 if there was none.
+	abandonedUntil atomic.Int64
 
 	scripts scripts
 	pubsub  pubsub
@@ -134,7 +135,8 @@ func (c *Client) Capabilities() kv.Capabilities {
 	return kv.Capabilities{TTL: true, Scan: true, Batch: true}
 }
 
-// Close closes the subscription connection, if any, and the GLIDE client.
+// Close closes the subscription connection, if any, after waiting for
+// handler calls in progress, and then the GLIDE client.
 // Requests still in flight and callers waiting for an in-flight slot return
 // an error wrapping kv.ErrClosed, as does every later call. Close is
 // idempotent and always returns nil.
@@ -142,15 +144,17 @@ func (c *Client) Capabilities() kv.Capabilities {
 // When a request's context ended while GLIDE was waiting for its reply,
 // GLIDE v2.5 leaves a goroutine waiting for that reply, and the reply never
 // comes once the GLIDE client is closed. So Close first waits until
-// Config.RequestTimeout has passed since the last such request, by when
-// GLIDE's core has received its reply or timed it out. Requests in flight during that
-// wait finish normally. Without recent cancellations Close does not wait.
+// GLIDE's core has received a reply for each such request or timed it out:
+// Config.RequestTimeout after the request, or ConnectTimeout plus
+// RequestTimeout plus a second for SUBSCRIBE and UNSUBSCRIBE. Requests in
+// flight during that wait finish normally. Without recent cancellations
+// Close does not wait.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.done)
-		c.pubsub.close()
 		c.waitAbandoned()
+		c.pubsub.close()
 		c.cmd.Close()
 		c.scripts.close()
 	})
@@ -158,24 +162,24 @@ func (c *Client) Close() error {
 }
 
 // waitAbandoned waits until every request abandoned by its context has
-// reached GLIDE's request timeout. Requests in flight when Close began can
-// still be abandoned while it waits, hence the loop; no new request starts
-// after Close.
+// been answered or timed out by GLIDE's core. Requests in flight when Close
+// began can still be abandoned while it waits, hence the loop. No new
+// request starts after Close.
 func (c *Client) waitAbandoned() {
 	// The core starts a request's timer when it receives the request, just
-	// before the caller could abandon it; the margin covers the callback.
+	// before the caller could abandon it. The margin covers the callback.
 	const margin = 20 * time.Millisecond
 	for {
-		last := c.lastAbandoned.Load()
-		if last == 0 {
+		until := c.abandonedUntil.Load()
+		if until == 0 {
 			return
 		}
-		wait := time.Until(time.Unix(0, last).Add(c.cfg.RequestTimeout + margin))
+		wait := time.Until(time.Unix(0, until).Add(margin))
 		if wait <= 0 {
 			return
 		}
 		time.Sleep(wait)
-		if c.lastAbandoned.Load() == last {
+		if c.abandonedUntil.Load() == until {
 			return
 		}
 	}

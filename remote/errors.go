@@ -43,12 +43,24 @@ func glideError(op string, err error) error {
 }
 
 // requestError maps an error from a GLIDE request with glideError, and
-// records when the request's context ended while GLIDE was waiting for the
+// notes a request whose context ended while GLIDE was waiting for the
 // reply. GLIDE then returns at once but leaves a goroutine waiting for that
 // reply, which Close must let finish (see Client.Close).
 func (c *Client) requestError(op string, err error) error {
+	return c.requestErrorWithin(op, err, c.cfg.RequestTimeout)
+}
+
+// requestErrorWithin is requestError for a request that GLIDE's core
+// answers or times out within bound.
+func (c *Client) requestErrorWithin(op string, err error, bound time.Duration) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		c.lastAbandoned.Store(time.Now().UnixNano())
+		until := time.Now().Add(bound).UnixNano()
+		for {
+			old := c.abandonedUntil.Load()
+			if old >= until || c.abandonedUntil.CompareAndSwap(old, until) {
+				break
+			}
+		}
 	}
 	return glideError(op, err)
 }

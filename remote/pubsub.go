@@ -90,7 +90,7 @@ func (c *Client) Subscribe(ctx context.Context, channel string, handler func(mes
 			// recorded the channel as wanted, and GLIDE would keep trying to
 			// subscribe in the background.
 			_ = client.UnsubscribeLazy(context.Background(), []string{channel})
-			return nil, c.requestError("subscribe", err)
+			return nil, c.requestErrorWithin("subscribe", err, c.pubsubBound())
 		}
 	}
 
@@ -162,6 +162,15 @@ func (c *Client) pubsubTimeoutMs(ctx context.Context) int {
 	}
 	// 0 would mean "wait forever" to GLIDE.
 	return int(max(d.Milliseconds(), 1))
+}
+
+// pubsubBound is how long GLIDE's core may take to confirm or fail a
+// SUBSCRIBE or UNSUBSCRIBE: the wait of pubsubTimeoutMs plus a second.
+// The core gives blocking commands their wait plus half a second.
+// NOTE: whether it applies the same rule to a blocking SUBSCRIBE was not
+// checked, hence the larger margin.
+func (c *Client) pubsubBound() time.Duration {
+	return c.cfg.ConnectTimeout + c.cfg.RequestTimeout + time.Second
 }
 
 // dispatch is the GLIDE message callback. It runs on a new goroutine for
@@ -267,7 +276,7 @@ func (s *subscription) Close() error {
 	err := client.Unsubscribe(ctx, []string{s.channel}, s.client.pubsubTimeoutMs(ctx))
 	var closing *glide.ClosingError
 	if err != nil && !errors.As(err, &closing) {
-		return s.client.requestError("unsubscribe", err)
+		return s.client.requestErrorWithin("unsubscribe", err, s.client.pubsubBound())
 	}
 	return nil
 }
