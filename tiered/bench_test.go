@@ -67,8 +67,9 @@ func BenchmarkL1Hit(b *testing.B) {
 }
 
 // BenchmarkMiss measures one Get that misses L1 and finds the key in L2,
-// beside a plain remote Get of the same key. Each tiered iteration first
-// drops the key from L1, which costs well under a microsecond.
+// beside a plain remote Get of the same key and beside the L2 read a miss
+// makes. Each tiered iteration first drops the key from L1, which costs well
+// under a microsecond.
 func BenchmarkMiss(b *testing.B) {
 	ctx := context.Background()
 	key := []byte("bench:miss")
@@ -92,6 +93,18 @@ func BenchmarkMiss(b *testing.B) {
 		for b.Loop() {
 			if _, found, err := r.Get(ctx, key); err != nil || !found {
 				b.Fatal(err, found)
+			}
+		}
+	})	// The read a miss makes: value and remaining TTL in one round trip.
+	b.Run("remote-MGetWithTTL", func(b *testing.B) {
+		r := newRemote(b, standaloneConfig())
+		defer r.Close()
+		require.NoError(b, r.Set(ctx, key, benchValue, time.Hour))
+		keys := [][]byte{key}
+		b.ReportAllocs()
+		for b.Loop() {
+			if values, _, err := r.MGetWithTTL(ctx, keys); err != nil || values[0] == nil {
+				b.Fatal(err)
 			}
 		}
 	})
