@@ -209,3 +209,83 @@ func TestErrorsAreWrapped(t *testing.T) {
 	require.ErrorIs(t, err, kv.ErrInvalidTTL)
 	assert.False(t, errors.Is(err, kv.ErrClosed))
 }
+
+// TestCloseUnderLoad closes a client while goroutines run every kind of
+// call, some with contexts that end mid-request. Each call must succeed or
+// fail with kv.ErrClosed or its context's error, and TestMain's leak check
+// covers the goroutines GLIDE starts for the abandoned requests.
+func TestCloseUnderLoad(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			cfg := mode.config()
+			cfg.RequestTimeout = time.Second
+			c, err := remote.New(cfg)
+			require.NoError(t, err)
+			prefix := uniqueKey(t, "p")
+			_, err = c.Subscribe(testContext(t), prefix, func([]byte) {})
+			require.NoError(t, err)
+
+			var wg sync.WaitGroup
+			var calls, unexpected atomic.Int64
+			var firstUnexpected atomic.Value
+			stop := make(chan struct{})
+			for g := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%5)*100*time.Microsecond+50*time.Microsecond)
+						if i%3 == 0 {
+							ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+						}
+						err := loadCall(ctx, c, prefix, g, i)
+						cancel()
+						calls.Add(1)
+						if err != nil && !errors.Is(err, kv.ErrClosed) && !errors.Is(err, context.DeadlineExceeded) {
+							unexpected.Add(1)
+							firstUnexpected.CompareAndSwap(nil, err.Error())
+						}
+					}
+				}()
+			}
+			require.Eventually(t, func() bool { return calls.Load() > 500 }, 20*time.Second, time.Millisecond)
+			require.NoError(t, c.Close())
+			close(stop)
+			wg.Wait()
+			assert.Zero(t, unexpected.Load(), "first unexpected error: %v", firstUnexpected.Load())
+		})
+	}
+}
+
+func loadCall(ctx context.Context, c *remote.Client, prefix string, g, i int) error {
+	key := []byte(fmt.Sprintf("%s:%d:%d", prefix, g, i%20))
+	switch i % 7 {
+	case 0:
+		return c.Set(ctx, key, []byte("v"), time.Minute)
+	case 1:
+		_, _, err := c.Get(ctx, key)
+		return err
+	case 2:
+		_, err := c.MGet(ctx, [][]byte{key, []byte(prefix)})
+		return err
+	case 3:
+		return c.MSet(ctx, []kv.Item{{Key: key, Value: []byte("w")}}, time.Minute)
+	case 4:
+		_, _, err := c.IncrWithTTL(ctx, []byte(fmt.Sprintf("%s:n%d", prefix, g)), time.Minute)
+		return err
+	case 5:
+		for _, err := range c.Scan(ctx, []byte(prefix), 5) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return c.Publish(ctx, prefix, []byte("m"))
+	}
+}
