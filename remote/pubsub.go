@@ -73,6 +73,10 @@ func (c *Client) Subscribe(ctx context.Context, channel string, handler func(mes
 	if handler == nil {
 		panic("kv: remote: subscribe: nil handler")
 	}
+	// As in acquire, a context that has already ended never reaches GLIDE.
+	if err := ctx.Err(); err != nil {
+		return nil, opError("subscribe", err)
+	}
 	p := &c.pubsub
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
@@ -85,6 +89,10 @@ func (c *Client) Subscribe(ctx context.Context, channel string, handler func(mes
 	active := len(p.handlers[channel]) > 0
 	p.mu.RUnlock()
 	if !active {
+		// Opening the connection may have used up the context.
+		if err := ctx.Err(); err != nil {
+			return nil, opError("subscribe", err)
+		}
 		if err := client.Subscribe(ctx, []string{channel}, c.pubsubTimeoutMs(ctx)); err != nil {
 			// A blocking subscribe that fails or times out has already
 			// recorded the channel as wanted, and GLIDE would keep trying to

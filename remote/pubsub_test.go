@@ -1,6 +1,7 @@
 package remote_test
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,4 +116,23 @@ func TestPubSubClientClose(t *testing.T) {
 func TestSubscribeNilHandlerPanics(t *testing.T) {
 	c := newClient(t, standaloneConfig())
 	assert.Panics(t, func() { _, _ = c.Subscribe(testContext(t), "ch", nil) })
+}
+
+func TestSubscribeEndedContext(t *testing.T) {
+	c := newClient(t, standaloneConfig())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Subscribe(ctx, uniqueKey(t, "ch"), func([]byte) {})
+	require.ErrorIs(t, err, context.Canceled)
+
+	// A subscription whose confirmation the context cuts short leaves the
+	// channel unsubscribed.
+	channel := uniqueKey(t, "short")
+	ctx, cancel = context.WithTimeout(context.Background(), time.Microsecond)
+	defer cancel()
+	_, err = c.Subscribe(ctx, channel, func([]byte) {})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	publisher := newClient(t, standaloneConfig())
+	require.Eventually(t, func() bool { return subscribers(t, publisher, channel) == 0 },
+		5*time.Second, 10*time.Millisecond)
 }
