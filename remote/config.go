@@ -68,6 +68,7 @@ func (m *Mode) UnmarshalText(text []byte) error {
 }
 
 // Address is one Valkey node, a host name or IP address and a TCP port.
+// The zero value is not a valid address.
 type Address struct {
 	Host string
 	Port int
@@ -85,10 +86,10 @@ func (a Address) String() string {
 // Defaults applied by New to the zero values of Config fields.
 const (
 	// DefaultRequestTimeout is the request timeout when
-	// Config.RequestTimeout is 0. It is GLIDE's own default.
+	// Config.RequestTimeout is 0. It is GLIDE v2.5's own default.
 	DefaultRequestTimeout = 250 * time.Millisecond
 	// DefaultConnectTimeout is the connect timeout when
-	// Config.ConnectTimeout is 0. It is GLIDE's own default.
+	// Config.ConnectTimeout is 0. It is GLIDE v2.5's own default.
 	DefaultConnectTimeout = 2 * time.Second
 	// DefaultMaxInFlight is the in-flight bound when Config.MaxInFlight is
 	// 0: a margin below GLIDE's fixed limit of MaxInFlightLimit, which
