@@ -105,12 +105,16 @@ func (s *Server) waitReady(timeout time.Duration) error {
 			return errors.New("process exited")
 		default:
 		}
-		if out, err := s.CLI("PING"); err == nil && strings.TrimSpace(out) == "PONG" {
+		// A server started with --requirepass answers NOAUTH, which still
+		// shows that it accepts connections.
+		out, err := s.CLI("PING")
+		reply := strings.TrimSpace(out)
+		if err == nil && (reply == "PONG" || strings.HasPrefix(reply, "NOAUTH")) {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return errors.New("no PONG within " + timeout.String())
+	return errors.New("no reply to PING within " + timeout.String())
 }
 
 // CLI runs valkey-cli against the server with args and returns its output.

@@ -28,3 +28,15 @@ func TestClusterCoversAllSlots(t *testing.T) {
 	require.Contains(t, out, "cluster_slots_assigned:16384")
 	require.Contains(t, out, "cluster_known_nodes:3")
 }
+
+func TestStartWithPassword(t *testing.T) {
+	s, err := Start("--requirepass", "secret")
+	require.NoError(t, err)
+	defer s.Stop()
+	out, err := s.CLI("--no-auth-warning", "-a", "secret", "PING")
+	require.NoError(t, err)
+	require.Equal(t, "PONG", strings.TrimSpace(out))
+	out, err = s.CLI("GET", "k")
+	require.NoError(t, err)
+	require.Contains(t, out, "NOAUTH", "a request without the password must be rejected")
+}
