@@ -71,6 +71,12 @@ type Client struct {
 	pubsub  pubsub
 }
 
+// initOtel creates GLIDE's OpenTelemetry singleton before any client sends
+// a command. GLIDE v2.5.3 creates it lazily on the first command without
+// synchronisation, which the race detector reports when two new clients
+// send their first commands at the same time.
+var initOtel sync.Once
+
 // New connects to the deployment cfg describes and returns a ready Client.
 // It connects eagerly, so a wrong address or password fails here, with an
 // error that names the address and the reason and never the password.
@@ -80,6 +86,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	initOtel.Do(func() { glide.GetOtelInstance() })
 
 	c := &Client{
 		cfg:   cfg,
