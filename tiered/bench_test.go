@@ -66,6 +66,54 @@ func BenchmarkL1Hit(b *testing.B) {
 	})
 }
 
+// BenchmarkL1HitParallel is BenchmarkL1Hit with every core reading the same
+// hot key, where shared counters and locks show their contention.
+func BenchmarkL1HitParallel(b *testing.B) {
+	ctx := context.Background()
+	key := []byte("bench:hit")
+	parallel := func(b *testing.B, get func() bool) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if !get() {
+					b.Error("miss")
+					return
+				}
+			}
+		})
+	}
+
+	b.Run("tiered", func(b *testing.B) {
+		c := newClient(b, newRemote(b, standaloneConfig()))
+		require.NoError(b, c.Set(ctx, key, benchValue, 0))
+		warmL1(b, c, key, string(benchValue))
+		parallel(b, func() bool {
+			_, found, err := c.Get(ctx, key)
+			return err == nil && found
+		})
+	})
+	b.Run("local", func(b *testing.B) {
+		l := newLocal(b)
+		defer l.Close()
+		require.NoError(b, l.Set(ctx, key, benchValue, 0))
+		parallel(b, func() bool {
+			_, found, _ := l.Get(ctx, key)
+			return found
+		})
+	})
+	b.Run("ristretto", func(b *testing.B) {
+		r, err := ristretto.NewCache(&ristretto.Config[[]byte, []byte]{NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64})
+		require.NoError(b, err)
+		defer r.Close()
+		r.Set(key, benchValue, int64(len(benchValue)))
+		r.Wait()
+		parallel(b, func() bool {
+			_, found := r.Get(key)
+			return found
+		})
+	})
+}
+
 // BenchmarkMiss measures one Get that misses L1 and finds the key in L2,
 // beside a plain remote Get of the same key and beside the L2 read a miss
 // makes. Each tiered iteration first drops the key from L1, which costs well
