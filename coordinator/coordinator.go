@@ -77,8 +77,9 @@ type Config struct {
 	// MaxFetches is the number of L2 reads each worker keeps in flight.
 	// Misses that arrive while all of them are busy wait and go out together
 	// in the next batch. Default 1: with 64 goroutines missing on distinct
-	// keys, one read per worker made batches about twice as large as two
-	// reads per worker did, and fewer calls cost less CPU.
+	// keys (BenchmarkConcurrentMisses in package tiered), one read per
+	// worker made batches of 4.7 keys against 2.9 with two, at the same or
+	// up to 15% better throughput.
 	MaxFetches int
 	// FetchTimeout bounds each L2 read. Default 5 s.
 	FetchTimeout time.Duration

@@ -13,8 +13,8 @@
 //
 // Neither tiered nor coordinator imports GLIDE: they see L2 through the kv
 // interfaces (kv.Publisher, kv.Subscriber and kv.Swapper, found by type
-// assertion, and [TTLGetter] when L2 has it), so a program that uses tiered
-// over two local clients builds without cgo.
+// assertion, and [TTLGetter], which package remote implements), so a
+// program that uses tiered over two local clients builds without cgo.
 //
 // # Consistency
 //

@@ -38,6 +38,29 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// TestConformanceOverLocalL2 runs the suite with a local L2, which has no
+// TTLGetter and no pub/sub: misses read the value and then its TTL.
+func TestConformanceOverLocalL2(t *testing.T) {
+	kvtest.Run(t, func(t *testing.T) kv.Client {
+		c, err := New(newLocal(t), newLocal(t), WithoutInvalidation())
+		require.NoError(t, err)
+		return c
+	})
+}
+
+func TestFillWithoutTTLGetterKeepsL2TTL(t *testing.T) {
+	ctx := testContext(t)
+	c := newClient(t, newLocal(t), WithoutInvalidation())
+	k := uniqueKey(t, "fallback")
+	require.NoError(t, c.l2.Set(ctx, k, []byte("v"), 2*time.Second))
+	requireGet(t, c, k, "v")
+	ttl, found, err := c.l1.TTL(ctx, k)
+	require.NoError(t, err)
+	require.True(t, found, "the miss must fill L1")
+	assert.LessOrEqual(t, ttl, 2*time.Second)
+	assert.Positive(t, ttl)
+}
+
 func TestNewRejectsInvalidOptions(t *testing.T) {
 	tests := []struct {
 		name string
