@@ -143,7 +143,8 @@ func BenchmarkMiss(b *testing.B) {
 				b.Fatal(err, found)
 			}
 		}
-	}) // The read a miss makes: value and remaining TTL in one round trip.
+	})
+	// The read a miss makes: value and remaining TTL in one round trip.
 	b.Run("remote-MGetWithTTL", func(b *testing.B) {
 		r := newRemote(b, standaloneConfig())
 		defer r.Close()
