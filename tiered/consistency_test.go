@@ -9,6 +9,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/derp-kv/kv/internal/valkeytest"
+	"github.com/derp-kv/kv/remote"
 )
 
 // requireL1Holds fails unless L1 has no servable entry for k, or has want.
@@ -196,4 +199,33 @@ func FuzzDecodeKeys(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, len(keys), len(again))
 	})
+}
+
+func TestKilledSubscriptionClearsL1AndRecovers(t *testing.T) {
+	server, err := valkeytest.Start()
+	require.NoError(t, err)
+	defer server.Stop()
+	ctx := testContext(t)
+	cfg := remoteConfig(remote.Standalone, server)
+	a := newClient(t, newRemote(t, cfg))
+	b := newClient(t, newRemote(t, cfg), WithHeartbeat(20*time.Millisecond, 5))
+	k := uniqueKey(t, "killed")
+	require.NoError(t, a.Set(ctx, k, []byte("v1"), 0))
+	warmL1(t, b, k, "v1")
+
+	// The server drops every subscriber connection; GLIDE reconnects and
+	// subscribes again, and the messages sent in between are lost.
+	_, err = server.CLI("CLIENT", "KILL", "TYPE", "pubsub")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.Stats().Resets > 0 }, 10*time.Second, time.Millisecond,
+		"B must notice the lost heartbeats and clear L1")
+	require.Eventually(t, func() bool { return !b.Stats().Degraded }, 10*time.Second, time.Millisecond)
+
+	// Invalidation works again after the reconnect.
+	warmL1(t, b, k, "v1")
+	require.NoError(t, a.Set(ctx, k, []byte("v2"), 0))
+	require.Eventually(t, func() bool {
+		v, _, err := b.Get(ctx, k)
+		return err == nil && string(v) == "v2"
+	}, 5*time.Second, time.Millisecond)
 }
