@@ -20,7 +20,7 @@ import (
 // compute runs detached from the callers' contexts, so a caller that gives
 // up does not cancel it. When compute returns an error or panics, every
 // caller waiting for it gets an error, nothing is stored and the lock is
-// released; a panic arrives as an error carrying the panic value and stack.
+// released. A panic arrives as an error carrying the panic value and stack.
 //
 // The stored value goes through Set, so it invalidates the key in every
 // process like any write. GetOrCompute needs an L2 that implements

@@ -2,10 +2,11 @@
 // (package local) in front of a shared L2 (package remote, on Valkey), kept
 // coherent across every process that shares the L2.
 //
-// A [Client] implements kv.Client. Reads try L1 first; a miss goes through
-// package coordinator, which shares one L2 read among concurrent misses of a
-// key, batches misses on different keys into one L2 read, and fills L1 with
-// a TTL no longer than the key has left in L2 or the L1 TTL cap. Writes go
+// A [Client] implements kv.Client. Reads try L1 first, and a miss goes
+// through package coordinator. The coordinator shares one L2 read among
+// concurrent misses of a key and batches misses on different keys into one
+// L2 read. It fills L1 with a TTL no longer than the key has left in L2 or
+// the L1 TTL cap. Writes go
 // to L2 first, then drop the key from L1 and publish an invalidation on
 // L2's pub/sub, so that every other Client drops it too. TTL, Exists and
 // Scan read L2. GetOrCompute adds a fleet-wide compute-once miss path on the

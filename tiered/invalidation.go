@@ -14,9 +14,9 @@ import (
 )
 
 // Messages on the invalidation channel are a kind byte, the sender's origin
-// id, then a body: for an invalidation, a uvarint key count followed by each
-// key as a uvarint length and its bytes; for a heartbeat, a uvarint sequence
-// number.
+// id, then a body. An invalidation's body is a uvarint key count followed by
+// each key as a uvarint length and its bytes. A heartbeat's body is a uvarint
+// sequence number.
 const (
 	msgInvalidate = 'i'
 	msgHeartbeat  = 'h'
@@ -217,11 +217,11 @@ func (c *Client) heartbeatReceived(seq uint64) {
 	}
 }
 
-// clearL1 makes every L1 entry filled so far a miss. coord.Reset comes first:
-// once it returns, no read that began before it can fill L1, so a fill that
-// races with the epoch bump below either writes the old epoch (and is never
-// served) or comes from a read that began after the subscription delivered
-// again.
+// clearL1 makes every L1 entry filled so far a miss. coord.Reset comes first
+// because, once it returns, no read that began before it can fill L1. A fill
+// that races with the epoch bump below therefore either writes the old epoch,
+// and is never served, or comes from a read that began after the
+// subscription delivered again.
 func (c *Client) clearL1() {
 	_ = c.coord.Reset() // fails only once closed
 	c.epoch.Add(1)

@@ -5,7 +5,7 @@ import "sync/atomic"
 // Stats counts what a [Client] has done since New. The counters are read
 // one by one, so they may be mutually inconsistent while calls are in flight.
 type Stats struct {
-	// L1Hits counts keys answered from L1, cached misses included.
+	// L1Hits counts keys served from L1, cached misses included.
 	L1Hits uint64
 	// L2Hits counts keys that missed L1 and were found in L2.
 	L2Hits uint64

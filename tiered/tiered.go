@@ -22,8 +22,8 @@ import (
 // second round trip for its TTL.
 type TTLGetter interface {
 	// MGetWithTTL returns, for each key in order, its value (nil when
-	// missing) and its remaining ttl (kv.NoExpiry when it has none; any
-	// value for a missing key).
+	// missing) and its remaining ttl. The ttl is kv.NoExpiry for a key
+	// without expiry, and is ignored for a missing key.
 	MGetWithTTL(ctx context.Context, keys [][]byte) (values [][]byte, ttls []time.Duration, err error)
 }
 
@@ -38,7 +38,7 @@ type Client struct {
 	ttls   TTLGetter        // nil when L2 does not implement it
 	pub    kv.Publisher     // nil when invalidation is off
 	sub    kv.Subscription  // nil when invalidation is off
-	origin [originSize]byte // tells this client's messages apart
+	origin [originSize]byte // identifies this client's messages
 
 	// epoch is stored in every L1 entry; an entry of an older epoch is a
 	// miss. Bumping it clears L1 in O(1), and the old entries age out within
@@ -264,7 +264,7 @@ func (c *Client) fetch(ctx context.Context, keys [][]byte) ([]coordinator.Entry,
 			continue
 		}
 		// The TTL is read after the value, so it is no longer than what the
-		// value had left; a key gone in between gets TTL 0 and no fill.
+		// value had left. A key gone in between gets TTL 0 and no fill.
 		ttl, found, err := c.l2.TTL(ctx, keys[i])
 		if err != nil {
 			return nil, err
@@ -278,8 +278,8 @@ func (c *Client) fetch(ctx context.Context, keys [][]byte) ([]coordinator.Entry,
 }
 
 // Get returns the value of key from L1, or on a miss from L2 through the
-// coordinator, which shares one L2 read among concurrent misses of the key
-// and fills L1 with a TTL no longer than the key has left in L2.
+// coordinator. The coordinator shares one L2 read among concurrent misses of
+// the key, and fills L1 with a TTL no longer than the key has left in L2.
 func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	if c.closed.Load() {
 		return nil, false, c.closedError("get")

@@ -8,12 +8,12 @@ import (
 	"github.com/derp-kv/kv"
 )
 
-// Every write goes to L2 first and then invalidates the keys it touched:
-// they are dropped from this process's L1 through the coordinator, which
-// also stops reads already in flight from filling the old value, and, with
-// invalidation on, published so that other processes drop them too. L1 is
-// dropped rather than updated because two writers racing on one key could
-// otherwise leave L1 holding the value that lost in L2.
+// Every write goes to L2 first and then invalidates the keys it touched. The
+// coordinator drops them from this process's L1 and stops reads already in
+// flight from filling the old value. With invalidation on, the keys are also
+// published so that other processes drop them too. L1 is dropped rather than
+// updated because two writers racing on one key could otherwise leave L1
+// holding the value that lost in L2.
 
 // Set stores value under key in L2 and invalidates key.
 func (c *Client) Set(ctx context.Context, key, value []byte, ttl time.Duration) error {
@@ -106,8 +106,8 @@ func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
 // after which the write may still have been applied).
 //
 // The local drop comes before the publish and before the write returns, so
-// a Get in this process that starts after the write returns never sees the
-// old value. It runs even when the write failed, because a failed or
+// a Get in this process that starts after the write returns never reads
+// the old value. It runs even when the write failed, because a failed or
 // timed-out write may still have reached L2, and L1 must not keep a value L2
 // may no longer have.
 func (c *Client) invalidate(ctx context.Context, err error, changed bool, keys ...[]byte) {
