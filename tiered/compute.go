@@ -45,6 +45,8 @@ func (c *Client) GetOrCompute(ctx context.Context, key []byte, ttl time.Duration
 		// The guard reads L2 before it takes the lock. Another process can
 		// store the value and release its lock between that read and our
 		// lock, so read once more now that the lock is ours.
+		// NOTE: the guard then stores the value found here again, which
+		// restarts its ttl and publishes one extra invalidation.
 		if v, found, err := c.l2.Get(ctx, key); err == nil && found {
 			return v, nil
 		}
