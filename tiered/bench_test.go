@@ -51,6 +51,19 @@ func BenchmarkL1Hit(b *testing.B) {
 			}
 		}
 	})
+	// Entries in a tiered L1 always expire (at the L1 TTL cap at the
+	// latest), and local reads the clock on every hit of an expiring entry.
+	b.Run("local-expiring", func(b *testing.B) {
+		l := newLocal(b)
+		defer l.Close()
+		require.NoError(b, l.Set(ctx, key, benchValue, time.Hour))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, found, _ := l.Get(ctx, key); !found {
+				b.Fatal("miss")
+			}
+		}
+	})
 	b.Run("ristretto", func(b *testing.B) {
 		r, err := ristretto.NewCache(&ristretto.Config[[]byte, []byte]{NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64})
 		require.NoError(b, err)
