@@ -41,15 +41,9 @@ func (c *Client) GetOrCompute(ctx context.Context, key []byte, ttl time.Duration
 	}
 	// A cached miss in L1 counts as a miss here: the guard reads L2 itself,
 	// so a value another process stored since is found.
+	// The guard reads L2 again once it holds the lock, so a value that
+	// another process stored just before is returned rather than computed.
 	v, computed, err := c.guard.Do(ctx, key, ttl, func(ctx context.Context) ([]byte, error) {
-		// The guard reads L2 before it takes the lock. Another process can
-		// store the value and release its lock between that read and our
-		// lock, so read once more now that the lock is ours.
-		// NOTE: the guard then stores the value found here again, which
-		// restarts its ttl and publishes one extra invalidation.
-		if v, found, err := c.l2.Get(ctx, key); err == nil && found {
-			return v, nil
-		}
 		c.stats.computes.Add(1)
 		return compute(ctx)
 	})
