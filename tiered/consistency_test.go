@@ -132,6 +132,53 @@ func TestLostSubscriptionReadsAroundL1UntilRecovered(t *testing.T) {
 	warmL1(t, b, k, "v2")
 }
 
+func TestLateInvalidationsReadAroundL1(t *testing.T) {
+	ctx := testContext(t)
+	cfg := standaloneConfig()
+	a := newClient(t, newRemote(t, cfg))
+	slow := &lossySubscriber{Client: newRemote(t, cfg)}
+	b := newClient(t, slow, WithHeartbeat(20*time.Millisecond, 3))
+	k := uniqueKey(t, "late")
+	require.NoError(t, a.Set(ctx, k, []byte("v1"), 0))
+	warmL1(t, b, k, "v1")
+
+	// Every message, heartbeats included, now arrives 400 ms late: more
+	// than B's lag limit of 60 ms, though none is lost.
+	slow.delay.Store(int64(400 * time.Millisecond))
+	require.Eventually(t, func() bool { return b.Stats().Degraded }, 5*time.Second, time.Millisecond,
+		"B must stop trusting L1 when its heartbeats arrive too late")
+
+	// Once the late heartbeats flow again, they arrive every 20 ms, so only
+	// their send time shows that B is behind. B must stay degraded, or it
+	// would serve v1 from L1 for the 400 ms the invalidation of v2 takes.
+	lateFlowing := time.Now().Add(600 * time.Millisecond)
+	<-time.After(time.Until(lateFlowing))
+	require.True(t, b.Stats().Degraded, "late heartbeats must not end the degraded state")
+	requireGet(t, b, k, "v1")
+	requireGet(t, b, k, "v1")
+	require.NoError(t, a.Set(ctx, k, []byte("v2"), 0))
+	requireGet(t, b, k, "v2")
+	assert.LessOrEqual(t, b.StalenessBound(), 80*time.Millisecond)
+
+	slow.delay.Store(0)
+	require.Eventually(t, func() bool { return !b.Stats().Degraded }, 5*time.Second, time.Millisecond,
+		"B must recover once its heartbeats arrive on time")
+	warmL1(t, b, k, "v2")
+}
+
+func TestHeartbeatRoundTrip(t *testing.T) {
+	var origin [originSize]byte
+	msg := encodeHeartbeat(origin, 42, 1500*time.Millisecond)
+	seq, sent, err := decodeHeartbeat(msg[1+originSize:])
+	require.NoError(t, err)
+	assert.Equal(t, uint64(42), seq)
+	assert.Equal(t, 1500*time.Millisecond, sent)
+	_, _, err = decodeHeartbeat(msg[1+originSize : len(msg)-1])
+	assert.Error(t, err, "a truncated heartbeat must be rejected")
+	_, _, err = decodeHeartbeat(append(msg[1+originSize:], 0))
+	assert.Error(t, err, "a heartbeat with trailing bytes must be rejected")
+}
+
 func TestMissedHeartbeatClearsL1(t *testing.T) {
 	ctx := testContext(t)
 	c := newClient(t, newRemote(t, standaloneConfig()), WithHeartbeat(time.Hour, 3))
@@ -141,14 +188,14 @@ func TestMissedHeartbeatClearsL1(t *testing.T) {
 
 	// Heartbeat 2 arriving after 0 means heartbeat 1 was lost, and with it
 	// perhaps an invalidation.
-	c.receive(encodeHeartbeat(c.origin, 2))
+	c.receive(encodeHeartbeat(c.origin, 2, time.Since(c.started)))
 	_, _, hit := c.lookup(ctx, k)
 	assert.False(t, hit, "L1 must be cleared after a gap")
 	assert.Equal(t, uint64(1), c.Stats().Resets)
 
 	warmL1(t, c, k, "v")
-	c.receive(encodeHeartbeat(c.origin, 3))
-	c.receive(encodeHeartbeat(c.origin, 2)) // late duplicate
+	c.receive(encodeHeartbeat(c.origin, 3, time.Since(c.started)))
+	c.receive(encodeHeartbeat(c.origin, 2, time.Since(c.started))) // late duplicate
 	_, _, hit = c.lookup(ctx, k)
 	assert.True(t, hit, "consecutive and late heartbeats keep L1")
 	assert.Equal(t, uint64(1), c.Stats().Resets)

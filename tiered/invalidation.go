@@ -16,7 +16,8 @@ import (
 // Messages on the invalidation channel are a kind byte, the sender's origin
 // id, then a body. An invalidation's body is a uvarint key count followed by
 // each key as a uvarint length and its bytes. A heartbeat's body is a uvarint
-// sequence number.
+// sequence number and a uvarint send time, in nanoseconds since the client
+// started on its monotonic clock. Only the sender reads a heartbeat's time.
 const (
 	msgInvalidate = 'i'
 	msgHeartbeat  = 'h'
@@ -41,11 +42,25 @@ func encodeInvalidation(origin [originSize]byte, keys [][]byte) []byte {
 	return b
 }
 
-func encodeHeartbeat(origin [originSize]byte, seq uint64) []byte {
-	b := make([]byte, 0, 1+originSize+binary.MaxVarintLen64)
+func encodeHeartbeat(origin [originSize]byte, seq uint64, sent time.Duration) []byte {
+	b := make([]byte, 0, 1+originSize+2*binary.MaxVarintLen64)
 	b = append(b, msgHeartbeat)
 	b = append(b, origin[:]...)
-	return binary.AppendUvarint(b, seq)
+	b = binary.AppendUvarint(b, seq)
+	return binary.AppendUvarint(b, uint64(sent))
+}
+
+// decodeHeartbeat parses the body of a heartbeat.
+func decodeHeartbeat(b []byte) (seq uint64, sent time.Duration, err error) {
+	seq, used := binary.Uvarint(b)
+	if used <= 0 {
+		return 0, 0, errMalformed
+	}
+	ns, n := binary.Uvarint(b[used:])
+	if n <= 0 || used+n != len(b) || ns > 1<<63-1 {
+		return 0, 0, errMalformed
+	}
+	return seq, time.Duration(ns), nil
 }
 
 var errMalformed = errors.New("kv: tiered: malformed invalidation message")
@@ -75,12 +90,16 @@ func decodeKeys(b []byte) ([][]byte, error) {
 }
 
 // health tracks the client's own heartbeats, which prove that the
-// invalidation subscription still delivers.
+// invalidation subscription still delivers, and how late.
 type health struct {
-	mu       sync.Mutex // guards the fields below and serialises state changes
-	nextSeq  uint64     // sequence number of the next heartbeat sent
-	lastSeq  uint64     // highest sequence number received
-	lastSeen time.Time  // when a heartbeat was last received
+	mu      sync.Mutex // guards the fields below and serialises state changes
+	nextSeq uint64     // sequence number of the next heartbeat sent
+	lastSeq uint64     // highest sequence number received
+	// lastSent is when the newest heartbeat received was sent. Valkey
+	// delivers a connection's messages in the order it processed the
+	// publishes, so every invalidation published before that moment has
+	// reached this process too.
+	lastSent time.Time
 }
 
 func (c *Client) startInvalidation() error {
@@ -90,7 +109,7 @@ func (c *Client) startInvalidation() error {
 		return fmt.Errorf("kv: tiered: new: invalidation needs an L2 that implements kv.Publisher and kv.Subscriber, and %T does not; pass WithoutInvalidation() to run without it: %w", c.l2, kv.ErrUnsupported)
 	}
 	c.pub = pub
-	c.health.lastSeen = time.Now()
+	c.health.lastSent = c.started
 	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
 	defer cancel()
 	s, err := sub.Subscribe(ctx, c.opts.channel, c.receive)
@@ -127,13 +146,13 @@ func (c *Client) receive(msg []byte) {
 		c.stats.invalidationsReceived.Add(1)
 		_ = c.coord.Invalidate(keys) // fails only once closed
 	case msgHeartbeat:
-		seq, used := binary.Uvarint(body)
-		if used <= 0 {
+		seq, sent, err := decodeHeartbeat(body)
+		if err != nil {
 			c.malformed(msg)
 			return
 		}
 		if self {
-			c.heartbeatReceived(seq)
+			c.heartbeatReceived(seq, c.started.Add(sent))
 		}
 	default:
 		c.malformed(msg)
@@ -161,19 +180,25 @@ func (c *Client) heartbeats() {
 	}
 }
 
+// beat publishes the next heartbeat after checking how far behind the
+// subscription is. Checking the send time of the newest heartbeat received,
+// rather than when it arrived, also catches a subscription that still
+// delivers but too late: invalidations queued behind slow handlers on a
+// saturated machine would otherwise leave L1 stale without any heartbeat
+// going missing.
 func (c *Client) beat() {
 	c.health.mu.Lock()
-	silent := time.Since(c.health.lastSeen)
+	behind := time.Since(c.health.lastSent)
 	c.health.nextSeq++
 	seq := c.health.nextSeq
 	c.health.mu.Unlock()
 
-	if limit := c.opts.heartbeat * time.Duration(c.opts.missedHeartbeats); silent > limit {
-		c.degrade(fmt.Sprintf("no heartbeat came back for %v", silent.Round(time.Millisecond)))
+	if behind > c.lagLimit() {
+		c.degrade(fmt.Sprintf("the newest heartbeat received was sent %v ago", behind.Round(time.Millisecond)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.publishTimeout)
 	defer cancel()
-	if err := c.pub.Publish(ctx, c.opts.channel, encodeHeartbeat(c.origin, seq)); err != nil {
+	if err := c.pub.Publish(ctx, c.opts.channel, encodeHeartbeat(c.origin, seq, time.Since(c.started))); err != nil {
 		c.degrade("publishing a heartbeat failed: " + err.Error())
 	}
 }
@@ -192,10 +217,32 @@ func (c *Client) degrade(reason string) {
 	c.log(slog.LevelWarn, "invalidation subscription taken as lost; reading around L1", slog.String("reason", reason))
 }
 
-// heartbeatReceived records one of the client's own heartbeats. A heartbeat
-// after a degraded period, or one that skips a sequence number, means
-// invalidations may have been lost, so L1 is cleared.
-func (c *Client) heartbeatReceived(seq uint64) {
+// lagLimit is how long ago the newest heartbeat received may have been sent
+// before the client stops trusting L1.
+func (c *Client) lagLimit() time.Duration {
+	return c.opts.heartbeat * time.Duration(c.opts.missedHeartbeats)
+}
+
+// StalenessBound returns how long after another process's write to L2 this
+// Client may still return the old value from L1. With invalidation on, the
+// check of the heartbeats runs once per interval, so the bound is the lag
+// limit plus one interval: interval × (missed + 1), 4 s by default. It
+// assumes that the heartbeat goroutine and the message handlers get to run
+// on time; a process starved of CPU for longer can exceed it. Without
+// invalidation, and for writes made outside package tiered, the bound is
+// the L1 TTL cap.
+func (c *Client) StalenessBound() time.Duration {
+	if !c.opts.invalidation {
+		return c.opts.l1TTL
+	}
+	return min(c.lagLimit()+c.opts.heartbeat, c.opts.l1TTL)
+}
+
+// heartbeatReceived records one of the client's own heartbeats, sent at
+// sent. A heartbeat that skips a sequence number means invalidations may
+// have been lost, so L1 is cleared. A degraded client recovers, clearing L1,
+// only on a heartbeat that arrives within the lag limit.
+func (c *Client) heartbeatReceived(seq uint64, sent time.Time) {
 	c.health.mu.Lock()
 	defer c.health.mu.Unlock()
 	if seq <= c.health.lastSeq {
@@ -203,8 +250,12 @@ func (c *Client) heartbeatReceived(seq uint64) {
 	}
 	gap := seq != c.health.lastSeq+1
 	c.health.lastSeq = seq
-	c.health.lastSeen = time.Now()
+	c.health.lastSent = sent
 	wasDegraded := c.degraded.Load()
+	if wasDegraded && time.Since(sent) > c.lagLimit() {
+		// Still behind: keep reading around L1 until a timely heartbeat.
+		return
+	}
 	if !gap && !wasDegraded {
 		return
 	}

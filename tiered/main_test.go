@@ -113,14 +113,23 @@ func uniqueKey(t testing.TB, name string) []byte {
 // would. Everything else goes to the real Valkey client.
 type lossySubscriber struct {
 	*remote.Client
-	drop      atomic.Bool // while true, messages are dropped
-	duplicate bool        // deliver each message twice, on two goroutines
+	drop      atomic.Bool  // while true, messages are dropped
+	duplicate bool         // deliver each message twice, on two goroutines
+	delay     atomic.Int64 // nanoseconds each message is held back, as on a saturated machine
 }
 
 func (l *lossySubscriber) Subscribe(ctx context.Context, channel string, handler func([]byte)) (kv.Subscription, error) {
 	s := &lossySubscription{}
 	inner, err := l.Client.Subscribe(ctx, channel, func(msg []byte) {
 		if l.drop.Load() {
+			return
+		}
+		if d := time.Duration(l.delay.Load()); d > 0 {
+			s.wg.Add(1)
+			time.AfterFunc(d, func() {
+				defer s.wg.Done()
+				handler(msg)
+			})
 			return
 		}
 		if !l.duplicate {

@@ -122,11 +122,12 @@ func WithoutInvalidation() Option {
 }
 
 // WithHeartbeat sets how often the client publishes a heartbeat on the
-// invalidation channel, and after how many intervals without its own
-// heartbeat coming back it takes the subscription as lost. While it is lost
-// the client reads around L1; when heartbeats return it clears L1. Default
-// every second, lost after 3 missed. Detection takes up to interval × missed,
-// which is the staleness window of a silently lost subscription.
+// invalidation channel, and how many intervals old the newest of its own
+// heartbeats to come back may be before it takes the subscription as lost
+// or too late. While it is, the client reads around L1; when a timely
+// heartbeat returns it clears L1. Default every second, with 3 intervals.
+// [Client.StalenessBound] derives the bound on stale reads from these:
+// interval × (missed + 1).
 func WithHeartbeat(interval time.Duration, missed int) Option {
 	return func(o *options) {
 		o.heartbeat = interval

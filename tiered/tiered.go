@@ -39,6 +39,9 @@ type Client struct {
 	pub    kv.Publisher     // nil when invalidation is off
 	sub    kv.Subscription  // nil when invalidation is off
 	origin [originSize]byte // identifies this client's messages
+	// started is the origin of heartbeat send times. It carries a monotonic
+	// clock reading, so the lag of a heartbeat is immune to clock changes.
+	started time.Time
 
 	// epoch is stored in every L1 entry; an entry of an older epoch is a
 	// miss. Bumping it clears L1 in O(1), and the old entries age out within
@@ -74,7 +77,7 @@ func New(l1, l2 kv.Client, opts ...Option) (*Client, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{l1: l1, l2: l2, opts: o, stop: make(chan struct{})}
+	c := &Client{l1: l1, l2: l2, opts: o, stop: make(chan struct{}), started: time.Now()}
 	if _, err := rand.Read(c.origin[:]); err != nil {
 		return nil, fmt.Errorf("kv: tiered: new: origin id: %w", err)
 	}
