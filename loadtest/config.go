@@ -39,6 +39,7 @@ type config struct {
 	L1Size      int64         `json:"l1_size"`
 	Procs       int           `json:"procs"`
 	StaleBound  time.Duration `json:"stale_bound"`
+	Heartbeat   time.Duration `json:"heartbeat"`
 	ReadPause   time.Duration `json:"read_pause"`
 	ComputeTime time.Duration `json:"compute_time"`
 	RateLimit   int           `json:"rate_limit"`
@@ -84,7 +85,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.Float64Var(&c.ZipfS, "zipf", 1.1, "skew s of the zipf key distribution, greater than 1 (larger is more skewed)")
 	fs.Int64Var(&c.L1Size, "l1-size", 64<<20, "L1 capacity in bytes for the local and tiered modes")
 	fs.IntVar(&c.Procs, "procs", 0, "OS processes sharing the workload (0 = the scenario's default: 1 for zipf, 2 for mixed, stampede, ratelimit and idempotency)")
-	fs.DurationVar(&c.StaleBound, "stale-bound", 100*time.Millisecond, "mixed: a read is stale when the value it returns was superseded by an acknowledged write longer ago than this")
+	fs.DurationVar(&c.StaleBound, "stale-bound", 0, "mixed: a read is stale when the value it returns was superseded by an acknowledged write longer ago than this (0 = the tiered client's staleness bound, "+strconv.Itoa(missedHeartbeats+1)+" x -heartbeat)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", 50*time.Millisecond, "tiered: interval of the invalidation heartbeats; a tiered client reads around L1 while its own heartbeats are more than "+strconv.Itoa(missedHeartbeats)+" intervals behind")
 	fs.DurationVar(&c.ReadPause, "read-pause", 0, "mixed: pause of each reader between two reads (0 = read in a tight loop)")
 	fs.DurationVar(&c.ComputeTime, "compute-time", 20*time.Millisecond, "stampede and idempotency: how long each compute takes")
 	fs.IntVar(&c.RateLimit, "rate-limit", 1000, "ratelimit: requests allowed per key and window")
@@ -103,6 +105,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	c.Scenarios = splitList(scenarios)
 	c.Modes = splitList(modes)
 	c.Cluster = splitList(cluster)
+	if c.StaleBound == 0 {
+		c.StaleBound = c.Heartbeat * (missedHeartbeats + 1)
+	}
 	if err := c.validate(); err != nil {
 		return config{}, err
 	}
@@ -167,8 +172,10 @@ func (c config) validateWorkload() error {
 		return fmt.Errorf("-zipf: skew %v must be greater than 1", c.ZipfS)
 	case c.L1Size <= 0:
 		return fmt.Errorf("-l1-size: %d bytes is not positive", c.L1Size)
-	case c.StaleBound <= 0:
-		return fmt.Errorf("-stale-bound: %v is not positive", c.StaleBound)
+	case c.StaleBound < 0:
+		return fmt.Errorf("-stale-bound: %v is negative", c.StaleBound)
+	case c.Heartbeat < time.Millisecond || c.Heartbeat > time.Minute:
+		return fmt.Errorf("-heartbeat: %v is out of range 1ms to 1m", c.Heartbeat)
 	case c.ReadPause < 0 || c.ReadPause > time.Second:
 		return fmt.Errorf("-read-pause: %v is out of range 0 to 1s", c.ReadPause)
 	case c.ComputeTime < 0:

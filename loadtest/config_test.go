@@ -18,6 +18,15 @@ func TestParseFlagsDefaults(t *testing.T) {
 	assert.Equal(t, 0.9, c.ReadRatio)
 	assert.Equal(t, int64(64<<20), c.L1Size)
 	assert.False(t, c.FleetChild)
+	assert.Equal(t, 50*time.Millisecond, c.Heartbeat)
+	assert.Equal(t, 200*time.Millisecond, c.StaleBound, "the stale bound follows the tiered client's bound")
+
+	c, err = parseFlags([]string{"-heartbeat", "1s"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 4*time.Second, c.StaleBound)
+	c, err = parseFlags([]string{"-heartbeat", "1s", "-stale-bound", "10ms"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Millisecond, c.StaleBound, "an explicit -stale-bound wins")
 }
 
 func TestParseFlagsLists(t *testing.T) {
@@ -49,7 +58,8 @@ func TestParseFlagsRejects(t *testing.T) {
 		{"read ratio NaN", []string{"-read-ratio", "NaN"}, "-read-ratio: NaN is out of range"},
 		{"zipf skew 1", []string{"-zipf", "1"}, "-zipf: skew 1 must be greater than 1"},
 		{"zero l1 size", []string{"-l1-size", "0"}, "-l1-size: 0 bytes is not positive"},
-		{"zero stale bound", []string{"-stale-bound", "0s"}, "-stale-bound: 0s is not positive"},
+		{"negative stale bound", []string{"-stale-bound", "-1s"}, "-stale-bound: -1s is negative"},
+		{"zero heartbeat", []string{"-heartbeat", "0s"}, "-heartbeat: 0s is out of range 1ms to 1m"},
 		{"negative read pause", []string{"-read-pause", "-1ms"}, "-read-pause: -1ms is out of range"},
 		{"zero rate limit", []string{"-rate-limit", "0"}, "-rate-limit: 0 is not positive"},
 		{"short window", []string{"-rate-window", "1ms"}, "-rate-window: 1ms is shorter than 10ms"},

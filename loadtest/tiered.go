@@ -8,9 +8,14 @@ import (
 	"github.com/derp-kv/kv/tiered"
 )
 
+// missedHeartbeats is how many -heartbeat intervals a tiered client's own
+// heartbeats may be behind before it reads around L1.
+const missedHeartbeats = 3
+
 // newTieredTarget composes a local L1 of -l1-size bytes with a remote L2,
-// using tiered's defaults otherwise (invalidation on, 1-minute L1 TTL). The
-// scenarios keep their bookkeeping in L2 directly.
+// with heartbeats every -heartbeat and tiered's defaults otherwise
+// (invalidation on, 1-minute L1 TTL). The scenarios keep their bookkeeping
+// in L2 directly.
 func newTieredTarget(ctx context.Context, j job) (*target, error) {
 	l1, err := local.New(local.WithMaxCost(j.Config.L1Size))
 	if err != nil {
@@ -20,7 +25,7 @@ func newTieredTarget(ctx context.Context, j job) (*target, error) {
 	if err != nil {
 		return nil, errors.Join(err, l1.Close())
 	}
-	tc, err := tiered.New(l1, l2)
+	tc, err := tiered.New(l1, l2, tiered.WithHeartbeat(j.Config.Heartbeat, missedHeartbeats))
 	if err != nil {
 		return nil, errors.Join(err, l1.Close(), l2.Close())
 	}
