@@ -16,10 +16,11 @@ test: valkey
 	$(MAKE) --no-print-directory nocgo
 	$(GO) test $(TEST_FLAGS) ./...
 
-# A program that imports only kv and local must build without cgo, because
-# only package remote links the GLIDE client.
+# Every package but remote (and the loadtest program) must build without cgo,
+# because only remote links the GLIDE client.
 nocgo:
-	CGO_ENABLED=0 $(GO) build ./ ./local/... ./kvtest/... ./internal/ttl/...
+	CGO_ENABLED=0 $(GO) build ./ ./local/... ./kvtest/... ./tiered/... ./coordinator/... \
+		./patterns/... ./internal/guard/... ./internal/ttl/...
 
 bench: valkey
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...

@@ -2,17 +2,18 @@ module github.com/derp-kv/kv
 
 go 1.26.0
 
-require github.com/stretchr/testify v1.12.1
+require (
+	github.com/dgraph-io/ristretto/v2 v2.4.2
+	github.com/stretchr/testify v1.12.1
+	github.com/valkey-io/valkey-glide/go/v2 v2.5.3
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/dgraph-io/ristretto/v2 v2.4.2 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/valkey-io/valkey-glide/go/v2 v2.5.3 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.36.0 // indirect
 	google.golang.org/protobuf v1.33.0 // indirect
 )
