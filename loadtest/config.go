@@ -79,9 +79,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&modes, "mode", strings.Join(allModes, ","), "comma-separated modes run side by side for each scenario: "+strings.Join(allModes, ", ")+" (each scenario skips the modes it does not support)")
 	fs.DurationVar(&c.Duration, "duration", 0, "measured time per scenario and mode (0 = the scenario's default: 15s for zipf, 5s for the others)")
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "worker goroutines per scenario and mode, summed over all processes (0 = the scenario's default)")
-	fs.IntVar(&c.Keys, "keys", 0, "number of distinct keys (0 = the scenario's default: 100000 for zipf, 1000 for mixed)")
+	fs.IntVar(&c.Keys, "keys", 0, "number of distinct keys (0 = the scenario's default: 100000 for zipf, 16 for mixed, 4 for ratelimit)")
 	fs.IntVar(&c.ValueSize, "value-size", 128, "value size in bytes ("+strconv.Itoa(minValueSize)+" to "+strconv.Itoa(maxValueSize)+")")
-	fs.Float64Var(&c.ReadRatio, "read-ratio", 0.9, "share of operations that are reads in zipf and mixed, from 0 to 1")
+	fs.Float64Var(&c.ReadRatio, "read-ratio", 0.9, "zipf: share of operations that are reads; mixed: share of workers that read; from 0 to 1")
 	fs.Float64Var(&c.ZipfS, "zipf", 1.1, "skew s of the zipf key distribution, greater than 1 (larger is more skewed)")
 	fs.Int64Var(&c.L1Size, "l1-size", 64<<20, "L1 capacity in bytes for the local and tiered modes")
 	fs.IntVar(&c.Procs, "procs", 0, "OS processes sharing the workload (0 = the scenario's default: 1 for zipf, 2 for mixed, stampede, ratelimit and idempotency)")
@@ -92,10 +92,11 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.RateLimit, "rate-limit", 1000, "ratelimit: requests allowed per key and window")
 	fs.DurationVar(&c.RateWindow, "rate-window", time.Second, "ratelimit: window length")
 	fs.StringVar(&c.Addr, "addr", "", "host:port of an existing standalone Valkey to test instead of a throwaway server")
-	fs.StringVar(&c.URL, "url", "", "valkey:// or valkeys:// URL of an existing Valkey deployment")
+	fs.StringVar(&c.URL, "url", "", "valkey://, valkeys://, redis:// or rediss:// URL of an existing Valkey deployment")
 	fs.StringVar(&cluster, "cluster", "", "comma-separated host:port seed addresses of an existing Valkey cluster")
 	fs.StringVar(&c.JSONFile, "json", "", "also write the results as a JSON array to this file")
 	fs.BoolVar(&c.FleetChild, "fleet-child", false, "internal: run one fleet process of a -procs run, reading its job from stdin")
+	fs.Usage = func() { printUsage(fs, out) }
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -112,6 +113,23 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return config{}, err
 	}
 	return c, nil
+}
+
+// printUsage lists every flag but -fleet-child, which only loadtest itself
+// passes, to the processes of a -procs run.
+func printUsage(fs *flag.FlagSet, out io.Writer) {
+	fmt.Fprintln(out, "Usage of loadtest (see docs/loadtest.md):")
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "fleet-child" {
+			return
+		}
+		name, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(out, "  -%s %s\n    \t%s", f.Name, name, usage)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
+			fmt.Fprintf(out, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(out)
+	})
 }
 
 func splitList(s string) []string {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +79,13 @@ func TestParseFlagsRejects(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+func TestUsageHidesFleetChild(t *testing.T) {
+	var out strings.Builder
+	_, err := parseFlags([]string{"-help"}, &out)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	assert.Contains(t, out.String(), "-heartbeat duration")
+	assert.Contains(t, out.String(), "-value-size int")
+	assert.NotContains(t, out.String(), "fleet-child")
 }
