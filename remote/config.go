@@ -109,8 +109,9 @@ const (
 // The String, GoString and LogValue methods print every field except
 // Password, which they replace with "[redacted]", so a Config is safe to log.
 type Config struct {
-	// Addresses lists the nodes to connect to. In Standalone mode the client
-	// uses exactly these; in Cluster mode they are seeds for discovery.
+	// Addresses lists the nodes to connect to. In Standalone mode they are
+	// the primary and any replicas of one deployment, and the client uses
+	// exactly these; in Cluster mode they are seeds for discovery.
 	Addresses []Address
 	// Mode is Standalone (the default) or Cluster.
 	Mode Mode
