@@ -111,7 +111,7 @@ const (
 type Config struct {
 	// Addresses lists the nodes to connect to. In Standalone mode they are
 	// the primary and any replicas of one deployment, and the client uses
-	// exactly these; in Cluster mode they are seeds for discovery.
+	// exactly these. In Cluster mode they are seeds for discovery.
 	Addresses []Address
 	// Mode is Standalone (the default) or Cluster.
 	Mode Mode

@@ -23,9 +23,9 @@ const defaultPort = 6379
 //
 // Query parameters:
 //   - mode: standalone (the default) or cluster.
-//   - addr: another host:port, repeatable; in Cluster mode these are more
-//     seed nodes, in Standalone mode the other nodes (primary and replicas)
-//     of the same deployment. See Config.Addresses.
+//   - addr: another host:port, repeatable. In Cluster mode these are more
+//     seed nodes. In Standalone mode they are the other nodes (primary and
+//     replicas) of the same deployment. See Config.Addresses.
 //   - client_name: the connection name shown by CLIENT LIST.
 //   - request_timeout, connect_timeout: Go durations such as 500ms or 2s.
 //   - max_in_flight: an integer, see Config.MaxInFlight.

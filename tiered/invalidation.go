@@ -181,11 +181,11 @@ func (c *Client) heartbeats() {
 }
 
 // beat publishes the next heartbeat after checking how far behind the
-// subscription is. Checking the send time of the newest heartbeat received,
-// rather than when it arrived, also catches a subscription that still
-// delivers but too late: invalidations queued behind slow handlers on a
-// saturated machine would otherwise leave L1 stale without any heartbeat
-// going missing.
+// subscription is. The check reads the send time of the newest heartbeat
+// received, not its arrival time, so it also catches a subscription that
+// still delivers but too late. On a saturated machine, invalidations queued
+// behind slow handlers would otherwise leave L1 stale while no heartbeat
+// goes missing.
 func (c *Client) beat() {
 	c.health.mu.Lock()
 	behind := time.Since(c.health.lastSent)
