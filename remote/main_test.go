@@ -1,8 +1,6 @@
 package remote_test
 
 import (
-	"fmt"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -24,29 +22,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	// goleak checks after serversMain.Run has stopped the servers, whose
-	// process waiters are goroutines too.
-	goleak.VerifyTestMain(serversMain{m})
-}
-
-// serversMain starts the shared servers around the tests.
-type serversMain struct{ m *testing.M }
-
-func (s serversMain) Run() int {
-	var err error
-	standaloneServer, err = valkeytest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer standaloneServer.Stop()
-	clusterServers, err = valkeytest.StartCluster(3)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer clusterServers.Stop()
-	return s.m.Run()
+	// goleak checks after the servers have stopped, because their process
+	// waiters are goroutines too.
+	goleak.VerifyTestMain(valkeytest.WithServers(m, func(s valkeytest.Servers) {
+		standaloneServer, clusterServers = s.Standalone, s.Cluster
+	}))
 }
 
 // addressOf converts a valkeytest server to a remote.Address.

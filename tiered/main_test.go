@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,27 +26,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	// goleak checks after serversMain.Run has stopped the servers.
-	goleak.VerifyTestMain(serversMain{m})
-}
-
-type serversMain struct{ m *testing.M }
-
-func (s serversMain) Run() int {
-	var err error
-	standaloneServer, err = valkeytest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer standaloneServer.Stop()
-	clusterServers, err = valkeytest.StartCluster(3)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer clusterServers.Stop()
-	return s.m.Run()
+	// goleak checks after the servers have stopped, because their process
+	// waiters are goroutines too.
+	goleak.VerifyTestMain(valkeytest.WithServers(m, func(s valkeytest.Servers) {
+		standaloneServer, clusterServers = s.Standalone, s.Cluster
+	}))
 }
 
 func standaloneConfig() remote.Config {

@@ -2,9 +2,7 @@ package guard
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -18,39 +16,20 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// goleak checks after serversMain.Run has stopped the servers, whose
-	// process waiters are goroutines too.
-	goleak.VerifyTestMain(serversMain{m})
-}
-
-// serversMain starts a standalone server and a cluster around the tests.
-type serversMain struct{ m *testing.M }
-
-func (s serversMain) Run() int {
-	server, err := valkeytest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer server.Stop()
-	cluster, err := valkeytest.StartCluster(3)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cluster.Stop()
-
-	// A request timeout well above the 250 ms default, because 2 cores
-	// running several packages under -race can stall a request that long.
-	backends = []backend{
-		{name: "standalone", connect: connector(remote.Config{
-			Addresses: addresses(server.Addr()), Mode: remote.Standalone, RequestTimeout: 5 * time.Second,
-		})},
-		{name: "cluster", connect: connector(remote.Config{
-			Addresses: addresses(cluster.Addrs()...), Mode: remote.Cluster, RequestTimeout: 5 * time.Second,
-		})},
-	}
-	return s.m.Run()
+	// goleak checks after the servers have stopped, because their process
+	// waiters are goroutines too.
+	goleak.VerifyTestMain(valkeytest.WithServers(m, func(s valkeytest.Servers) {
+		// A request timeout well above the 250 ms default, because 2 cores
+		// running several packages under -race can stall a request that long.
+		backends = []backend{
+			{name: "standalone", connect: connector(remote.Config{
+				Addresses: addresses(s.Standalone.Addr()), Mode: remote.Standalone, RequestTimeout: 5 * time.Second,
+			})},
+			{name: "cluster", connect: connector(remote.Config{
+				Addresses: addresses(s.Cluster.Addrs()...), Mode: remote.Cluster, RequestTimeout: 5 * time.Second,
+			})},
+		}
+	}))
 }
 
 func addresses(hostPorts ...string) []remote.Address {

@@ -279,3 +279,51 @@ func checkInstalled() error {
 	}
 	return nil
 }
+
+// Servers are the servers that [WithServers] starts for a test package.
+type Servers struct {
+	Standalone *Server
+	Cluster    *Cluster
+}
+
+// runner is what TestMain hands to goleak.VerifyTestMain: *testing.M, or a
+// wrapper of it.
+type runner interface {
+	Run() int
+}
+
+// WithServers wraps m so that its Run starts a standalone server and a
+// cluster of three masters, calls ready with them, runs the tests, and stops
+// the servers before it returns. Wrapped in goleak.VerifyTestMain, the leak
+// check then runs after the servers' process waiters have exited:
+//
+//	func TestMain(m *testing.M) {
+//		goleak.VerifyTestMain(valkeytest.WithServers(m, func(s valkeytest.Servers) {
+//			servers = s
+//		}))
+//	}
+func WithServers(m runner, ready func(Servers)) runner {
+	return serversRunner{m: m, ready: ready}
+}
+
+type serversRunner struct {
+	m     runner
+	ready func(Servers)
+}
+
+func (r serversRunner) Run() int {
+	standalone, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer standalone.Stop()
+	cluster, err := StartCluster(3)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cluster.Stop()
+	r.ready(Servers{Standalone: standalone, Cluster: cluster})
+	return r.m.Run()
+}

@@ -40,3 +40,27 @@ func TestStartWithPassword(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, "NOAUTH", "a request without the password must be rejected")
 }
+
+// runFunc adapts a function to the runner that WithServers wraps.
+type runFunc func() int
+
+func (f runFunc) Run() int { return f() }
+
+func TestWithServersStartsAndStops(t *testing.T) {
+	var got Servers
+	code := WithServers(runFunc(func() int {
+		out, err := got.Standalone.CLI("PING")
+		require.NoError(t, err)
+		require.Equal(t, "PONG", strings.TrimSpace(out))
+		out, err = got.Cluster.Nodes[0].CLI("CLUSTER", "INFO")
+		require.NoError(t, err)
+		require.Contains(t, out, "cluster_state:ok")
+		return 7
+	}), func(s Servers) { got = s }).Run()
+
+	require.Equal(t, 7, code, "Run must return the tests' exit code")
+	_, err := got.Standalone.CLI("PING")
+	require.Error(t, err, "the standalone server must be stopped after Run")
+	_, err = got.Cluster.Nodes[0].CLI("PING")
+	require.Error(t, err, "the cluster must be stopped after Run")
+}
