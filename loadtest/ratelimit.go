@@ -76,6 +76,9 @@ func (r *ratelimitRun) work(w *worker) {
 			w.done(start, err)
 			continue
 		}
+		if r.limiter != r.p.target.client {
+			w.counters["limiter_on_l2"] = 1
+		}
 		res, err := patterns.RateLimit(w.ctx, r.limiter, key, c.RateLimit, c.RateWindow, patterns.WithRateLimitPrefix(prefix))
 		w.done(start, err)
 		if err != nil {
@@ -120,7 +123,7 @@ func summarizeRatelimit(j job, m *merged, r *row) {
 	if reopened > 0 {
 		r.Note = joinNote(r.Note, strconv.FormatInt(reopened, 10)+" windows reopened by late requests, left out")
 	}
-	if j.Mode == modeTiered {
+	if m.counters["limiter_on_l2"] > 0 {
 		r.Note = joinNote(r.Note, "limiter on L2")
 	}
 }

@@ -25,7 +25,11 @@ func newTieredTarget(ctx context.Context, j job) (*target, error) {
 	if err != nil {
 		return nil, errors.Join(err, l1.Close())
 	}
-	tc, err := tiered.New(l1, l2, tiered.WithHeartbeat(j.Config.Heartbeat, missedHeartbeats))
+	// The ratelimit and idempotency scenarios keep their state under these
+	// prefixes; like package patterns' own "derp:" keys, it is never worth
+	// caching in L1.
+	l2Only := tiered.WithL2OnlyPrefixes(tiered.DefaultL2OnlyPrefix, j.Prefix+"rl", j.Prefix+"idem")
+	tc, err := tiered.New(l1, l2, tiered.WithHeartbeat(j.Config.Heartbeat, missedHeartbeats), l2Only)
 	if err != nil {
 		return nil, errors.Join(err, l1.Close(), l2.Close())
 	}

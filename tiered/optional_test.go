@@ -109,3 +109,40 @@ func TestRateLimitThroughTieredIsExact(t *testing.T) {
 	}
 	assert.Equal(t, 10, allowed, "the limit holds across two tiered clients")
 }
+
+func TestL2OnlyKeysNeverEnterL1(t *testing.T) {
+	ctx := testContext(t)
+	cfg := standaloneConfig()
+	a := newClient(t, newRemote(t, cfg))
+	b := newClient(t, newRemote(t, cfg))
+	k := append([]byte(DefaultL2OnlyPrefix), uniqueKey(t, "state")...)
+
+	require.NoError(t, a.Set(ctx, k, []byte("1"), 0))
+	requireGet(t, b, k, "1")
+	requireGet(t, b, k, "1")
+	assert.Zero(t, b.Stats().L1Hits, "a key under an L2-only prefix must not be served from L1")
+
+	sent := a.Stats().InvalidationsSent
+	require.NoError(t, a.Set(ctx, k, []byte("2"), 0))
+	_, _, err := a.IncrWithTTL(ctx, append([]byte(DefaultL2OnlyPrefix), uniqueKey(t, "n")...), time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, sent, a.Stats().InvalidationsSent, "writes to L2-only keys publish nothing")
+	requireGet(t, b, k, "2") // at once: b never cached it
+}
+
+func TestL2OnlyPrefixesCanBeCleared(t *testing.T) {
+	ctx := testContext(t)
+	c := newClient(t, newRemote(t, standaloneConfig()), WithL2OnlyPrefixes())
+	k := append([]byte(DefaultL2OnlyPrefix), uniqueKey(t, "cached")...)
+	require.NoError(t, c.Set(ctx, k, []byte("v"), 0))
+	warmL1(t, c, k, "v")
+	requireGet(t, c, k, "v")
+	assert.Positive(t, c.Stats().L1Hits, "without L2-only prefixes every key is cached")
+
+	// A failed New leaves the tiers open: they are still ours.
+	l1, l2 := newLocal(t), newLocal(t)
+	defer l1.Close()
+	defer l2.Close()
+	_, err := New(l1, l2, WithoutInvalidation(), WithL2OnlyPrefixes("app:", ""))
+	require.ErrorContains(t, err, "empty L2-only prefix")
+}

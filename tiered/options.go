@@ -26,6 +26,10 @@ const (
 	DefaultPublishTimeout = time.Second
 	// DefaultLockTTL is the lock TTL of GetOrCompute.
 	DefaultLockTTL = 2 * time.Second
+	// DefaultL2OnlyPrefix is the key prefix that bypasses L1 by default.
+	// Package patterns keeps its state under it (its default prefixes are
+	// "derp:ratelimit", "derp:idempotency", "derp:webhook" and "derp:lock:").
+	DefaultL2OnlyPrefix = "derp:"
 )
 
 type options struct {
@@ -37,6 +41,7 @@ type options struct {
 	missedHeartbeats int
 	publishTimeout   time.Duration
 	lockTTL          time.Duration
+	l2Only           []string // key prefixes that never enter L1
 	coordinator      coordinator.Config
 	logger           *slog.Logger
 }
@@ -50,6 +55,7 @@ func defaultOptions() options {
 		missedHeartbeats: DefaultMissedHeartbeats,
 		publishTimeout:   DefaultPublishTimeout,
 		lockTTL:          DefaultLockTTL,
+		l2Only:           []string{DefaultL2OnlyPrefix},
 		coordinator: coordinator.Config{
 			Workers:    coordinator.DefaultWorkers,
 			QueueSize:  coordinator.DefaultQueueSize,
@@ -60,6 +66,11 @@ func defaultOptions() options {
 }
 
 func (o options) validate() error {
+	for _, p := range o.l2Only {
+		if p == "" {
+			return fmt.Errorf("kv: tiered: new: an empty L2-only prefix would keep every key out of L1; use a non-empty prefix, or a local or remote client alone")
+		}
+	}
 	if o.l1TTL <= 0 {
 		return fmt.Errorf("kv: tiered: new: L1 TTL is %v; it must be positive, because it bounds how stale L1 gets when an invalidation is lost", o.l1TTL)
 	}
@@ -168,6 +179,18 @@ func WithLockTTL(d time.Duration) Option {
 // WithLogger sets where background failures go: a lost or recovered
 // invalidation subscription and failed publishes. Default: none; they are
 // counted in Stats either way.
+// WithL2OnlyPrefixes sets the key prefixes whose keys never enter L1. Reads
+// of such keys go to L2 every time, and writes to them publish no
+// invalidation, because no client has them in L1. That suits keys that
+// change on almost every access, such as the counters and locks of package
+// patterns. Every tiered client sharing an L2 must use the same prefixes:
+// a client that caches a key another client writes without publishing
+// serves it stale for up to the L1 TTL. Default: DefaultL2OnlyPrefix
+// ("derp:"). Call it with no prefixes to cache every key.
+func WithL2OnlyPrefixes(prefixes ...string) Option {
+	return func(o *options) { o.l2Only = append([]string(nil), prefixes...) }
+}
+
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
 }

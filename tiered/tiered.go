@@ -216,7 +216,7 @@ func (c *Client) lookup(ctx context.Context, key []byte) (value []byte, found, h
 
 // fill runs on the key's coordinator worker; see coordinator.Config.Fill.
 func (c *Client) fill(key []byte, e coordinator.Entry) {
-	if c.degraded.Load() {
+	if c.degraded.Load() || c.l2Only(key) {
 		return
 	}
 	if !e.Found {
@@ -235,6 +235,18 @@ func (c *Client) fill(key []byte, e coordinator.Entry) {
 	}
 	// An L1 failure only costs a later miss, so it is not reported.
 	_ = c.l1.Set(context.Background(), key, c.encode(tagValue, e.Value), ttl)
+}
+
+// l2Only reports whether key has one of the prefixes that never enter L1
+// (WithL2OnlyPrefixes).
+func (c *Client) l2Only(key []byte) bool {
+	for _, p := range c.opts.l2Only {
+		// The conversion in a comparison does not allocate.
+		if len(key) >= len(p) && string(key[:len(p)]) == p {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Client) drop(key []byte) {

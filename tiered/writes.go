@@ -114,7 +114,9 @@ func (c *Client) invalidate(ctx context.Context, err error, changed bool, keys .
 	if errors.Is(err, kv.ErrInvalidTTL) || errors.Is(err, kv.ErrNotInteger) {
 		return // rejected before or without changing anything
 	}
-	if len(keys) == 0 {
+	if len(keys) == 0 || c.allL2Only(keys) {
+		// No client has these keys in L1, so there is nothing to drop here or
+		// elsewhere.
 		return
 	}
 	// An error here means the coordinator is closed, so L1 no longer serves
@@ -128,4 +130,14 @@ func (c *Client) invalidate(ctx context.Context, err error, changed bool, keys .
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.publishTimeout)
 	defer cancel()
 	c.publish(pctx, encodeInvalidation(c.origin, keys), len(keys))
+}
+
+// allL2Only reports whether every key is one that never enters L1.
+func (c *Client) allL2Only(keys [][]byte) bool {
+	for _, k := range keys {
+		if !c.l2Only(k) {
+			return false
+		}
+	}
+	return true
 }
