@@ -221,6 +221,9 @@ func (c *Client) release() {
 	<-c.slots
 }
 
+// standaloneConfig and clusterConfig build GLIDE's two configuration types.
+// Those share their method names but no interface, so the two builders
+// mirror each other line for line: a setting added to one belongs in both.
 func standaloneConfig(cfg Config, sub *config.StandaloneSubscriptionConfig) *config.ClientConfiguration {
 	gc := config.NewClientConfiguration().
 		WithUseTLS(cfg.UseTLS).
