@@ -41,6 +41,10 @@ type Entry struct {
 	// TTL is the time the key had left to live in L2 when it was read, or
 	// kv.NoExpiry for a key without expiry.
 	TTL time.Duration
+	// ReadAt is when the read of L2 that returned the entry was sent, set by
+	// the coordinator. The key had TTL left at some moment after ReadAt, so
+	// TTL - time.Since(ReadAt) never overstates what it has left now.
+	ReadAt time.Time
 }
 
 // FetchFunc reads keys from L2, preferably in one round trip, and returns one

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 )
 
 type kind uint8
@@ -214,9 +215,15 @@ func (c *Coordinator) fetch(keys [][]byte) ([]Entry, error) {
 	defer cancel()
 	c.stats.fetches.Add(1)
 	c.stats.fetched.Add(uint64(len(keys)))
+	readAt := time.Now()
 	entries, err := c.cfg.Fetch(ctx, keys)
 	if err == nil && len(entries) != len(keys) {
 		err = fmt.Errorf("kv: coordinator: fetch returned %d entries for %d keys", len(entries), len(keys))
+	}
+	if err == nil {
+		for i := range entries {
+			entries[i].ReadAt = readAt
+		}
 	}
 	if err != nil {
 		c.stats.fetchErrors.Add(1)

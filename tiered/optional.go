@@ -29,6 +29,11 @@ func (c *Client) CompareAndSwap(ctx context.Context, key, old, value []byte, ttl
 	if err != nil {
 		return false, err
 	}
+	done, err := c.beginWrite(op)
+	if err != nil {
+		return false, err
+	}
+	defer done()
 	swapped, err := s.CompareAndSwap(ctx, key, old, value, ttl)
 	c.invalidate(ctx, err, swapped || err != nil, key)
 	return swapped, c.wrap(op, err)
@@ -42,6 +47,11 @@ func (c *Client) CompareAndDelete(ctx context.Context, key, old []byte) (bool, e
 	if err != nil {
 		return false, err
 	}
+	done, err := c.beginWrite(op)
+	if err != nil {
+		return false, err
+	}
+	defer done()
 	deleted, err := s.CompareAndDelete(ctx, key, old)
 	c.invalidate(ctx, err, deleted || err != nil, key)
 	return deleted, c.wrap(op, err)
@@ -54,6 +64,11 @@ func (c *Client) IncrWithTTL(ctx context.Context, key []byte, ttl time.Duration)
 	if err != nil {
 		return 0, 0, err
 	}
+	done, err := c.beginWrite(op)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer done()
 	n, remaining, err := tc.IncrWithTTL(ctx, key, ttl)
 	c.invalidate(ctx, err, true, key)
 	return n, remaining, c.wrap(op, err)

@@ -52,8 +52,13 @@ type Client struct {
 	degraded atomic.Bool
 	health   health
 
-	closed   atomic.Bool
-	stop     chan struct{} // closed by Close; stops the heartbeat goroutine
+	closed atomic.Bool
+	// writeMu orders the closed check of a write (read lock) before Close
+	// setting closed (write lock), so Close's wait on writes sees every
+	// write that passed the check.
+	writeMu  sync.RWMutex
+	writes   sync.WaitGroup // writes past their closed check; see beginWrite
+	stop     chan struct{}  // closed by Close; stops the heartbeat goroutine
 	wg       sync.WaitGroup
 	closeErr error
 	once     sync.Once
@@ -128,13 +133,19 @@ func (c *Client) Connect(ctx context.Context) error {
 }
 
 // Close stops the coordinator, the heartbeats and the subscription, then
-// closes both tiers. Calls in flight return an error wrapping kv.ErrClosed,
-// and so does every later call. A GetOrCompute whose compute is running is
-// waited for, because other processes wait on its lock. Close is
-// idempotent and returns the first error of the first call.
+// closes both tiers. Reads in flight return an error wrapping kv.ErrClosed,
+// and so does every later call. Writes in flight are waited for, so that
+// the invalidation of a write that reached L2 is published; that takes at
+// most the L2 request timeout plus the publish timeout. A GetOrCompute
+// whose compute is running is waited for too, because other processes wait
+// on its lock. Close is idempotent and returns the first error of the first
+// call.
 func (c *Client) Close() error {
 	c.once.Do(func() {
+		c.writeMu.Lock()
 		c.closed.Store(true)
+		c.writeMu.Unlock()
+		c.writes.Wait()
 		close(c.stop)
 		err := errors.Join(c.closeOwn(), c.l1.Close(), c.l2.Close())
 		if err != nil {
@@ -226,12 +237,18 @@ func (c *Client) fill(key []byte, e coordinator.Entry) {
 		return
 	}
 	ttl := c.opts.l1TTL
-	switch {
-	case e.TTL == kv.NoExpiry:
-	case e.TTL <= 0:
-		return // expired while it was read
-	case e.TTL < ttl:
-		ttl = e.TTL
+	if e.TTL != kv.NoExpiry {
+		// Count the key's time left from when its read was sent, not from
+		// now: replies, the worker's queue and earlier fills of the batch
+		// all took some of it.
+		left := e.TTL
+		if !e.ReadAt.IsZero() {
+			left -= time.Since(e.ReadAt)
+		}
+		if left <= 0 {
+			return // expired, or about to, since it was read
+		}
+		ttl = min(ttl, left)
 	}
 	// An L1 failure only costs a later miss, so it is not reported.
 	_ = c.l1.Set(context.Background(), key, c.encode(tagValue, e.Value), ttl)

@@ -17,9 +17,11 @@ import (
 
 // Set stores value under key in L2 and invalidates key.
 func (c *Client) Set(ctx context.Context, key, value []byte, ttl time.Duration) error {
-	if c.closed.Load() {
-		return c.closedError("set")
+	done, err := c.beginWrite("set")
+	if err != nil {
+		return err
 	}
+	defer done()
 	return c.set(ctx, key, value, ttl)
 }
 
@@ -35,9 +37,11 @@ func (c *Client) set(ctx context.Context, key, value []byte, ttl time.Duration) 
 // SetNX stores value under key in L2 only if key does not exist there, and
 // invalidates key when it did store it.
 func (c *Client) SetNX(ctx context.Context, key, value []byte, ttl time.Duration) (bool, error) {
-	if c.closed.Load() {
-		return false, c.closedError("setnx")
+	done, err := c.beginWrite("setnx")
+	if err != nil {
+		return false, err
 	}
+	defer done()
 	set, err := c.l2.SetNX(ctx, key, value, ttl)
 	c.invalidate(ctx, err, set || err != nil, key)
 	return set, c.wrap("setnx", err)
@@ -45,9 +49,11 @@ func (c *Client) SetNX(ctx context.Context, key, value []byte, ttl time.Duration
 
 // Delete removes key from L2 and invalidates it.
 func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
-	if c.closed.Load() {
-		return false, c.closedError("delete")
+	done, err := c.beginWrite("delete")
+	if err != nil {
+		return false, err
 	}
+	defer done()
 	deleted, err := c.l2.Delete(ctx, key)
 	c.invalidate(ctx, err, deleted || err != nil, key)
 	return deleted, c.wrap("delete", err)
@@ -55,13 +61,15 @@ func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
 
 // MSet stores every item in L2 and invalidates their keys.
 func (c *Client) MSet(ctx context.Context, items []kv.Item, ttl time.Duration) error {
-	if c.closed.Load() {
-		return c.closedError("mset")
+	done, err := c.beginWrite("mset")
+	if err != nil {
+		return err
 	}
+	defer done()
 	if len(items) == 0 {
 		return c.wrap("mset", c.l2.MSet(ctx, items, ttl))
 	}
-	err := c.l2.MSet(ctx, items, ttl)
+	err = c.l2.MSet(ctx, items, ttl)
 	keys := make([][]byte, len(items))
 	for i, it := range items {
 		keys[i] = it.Key
@@ -72,9 +80,11 @@ func (c *Client) MSet(ctx context.Context, items []kv.Item, ttl time.Duration) e
 
 // DeleteMany removes keys from L2 and invalidates them.
 func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
-	if c.closed.Load() {
-		return 0, c.closedError("deletemany")
+	done, err := c.beginWrite("deletemany")
+	if err != nil {
+		return 0, err
 	}
+	defer done()
 	n, err := c.l2.DeleteMany(ctx, keys)
 	c.invalidate(ctx, err, n > 0 || err != nil, keys...)
 	return n, c.wrap("deletemany", err)
@@ -83,9 +93,11 @@ func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
 // Expire sets a new ttl on key in L2 and invalidates key, because its L1
 // entry may outlive the new ttl.
 func (c *Client) Expire(ctx context.Context, key []byte, ttl time.Duration) (bool, error) {
-	if c.closed.Load() {
-		return false, c.closedError("expire")
+	done, err := c.beginWrite("expire")
+	if err != nil {
+		return false, err
 	}
+	defer done()
 	ok, err := c.l2.Expire(ctx, key, ttl)
 	c.invalidate(ctx, err, ok || err != nil, key)
 	return ok, c.wrap("expire", err)
@@ -93,9 +105,11 @@ func (c *Client) Expire(ctx context.Context, key []byte, ttl time.Duration) (boo
 
 // Incr increments the integer under key in L2 and invalidates key.
 func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
-	if c.closed.Load() {
-		return 0, c.closedError("incr")
+	done, err := c.beginWrite("incr")
+	if err != nil {
+		return 0, err
 	}
+	defer done()
 	n, err := c.l2.Incr(ctx, key)
 	c.invalidate(ctx, err, true, key)
 	return n, c.wrap("incr", err)
@@ -122,7 +136,7 @@ func (c *Client) invalidate(ctx context.Context, err error, changed bool, keys .
 	// An error here means the coordinator is closed, so L1 no longer serves
 	// anything.
 	_ = c.coord.Invalidate(keys)
-	if !changed || c.pub == nil || errors.Is(err, kv.ErrClosed) {
+	if !changed || c.pub == nil {
 		return
 	}
 	// The publish outlives a cancelled caller: the write may have landed, and
@@ -140,4 +154,23 @@ func (c *Client) allL2Only(keys [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// beginWrite registers a write with the Client, or returns the error of op
+// once Close has begun. The caller calls done when the write, its local
+// drop and its publish have finished.
+//
+// Close waits for registered writes before it closes anything. A write that
+// reached L2 therefore always gets to publish its invalidation. Were L2
+// closed under it, the write could land in Valkey, fail here with
+// kv.ErrClosed, and leave every other process serving the old value from L1
+// for up to the L1 TTL, with healthy heartbeats and so no degraded state.
+func (c *Client) beginWrite(op string) (done func(), err error) {
+	c.writeMu.RLock()
+	defer c.writeMu.RUnlock()
+	if c.closed.Load() {
+		return nil, c.closedError(op)
+	}
+	c.writes.Add(1)
+	return c.writes.Done, nil
 }
