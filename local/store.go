@@ -40,6 +40,7 @@ func (c *Client) live(key []byte) *entry {
 // docs/local.md gives the figure.
 func (c *Client) put(ctx context.Context, e, old *entry) error {
 	key := e.key()
+	replacing := false
 	if old != nil && e.cost > old.cost {
 		// Ristretto charges the larger cost of an update without evicting
 		// anything, so updates that grow entries could overrun the budget.
@@ -47,6 +48,7 @@ func (c *Client) put(ctx context.Context, e, old *entry) error {
 		// to make room.
 		c.cache.Del(key)
 		old = nil
+		replacing = true
 	}
 	for {
 		queued := c.cache.SetWithTTL(key, e, e.cost, 0)
@@ -61,7 +63,10 @@ func (c *Client) put(ctx context.Context, e, old *entry) error {
 		if queued {
 			return nil
 		}
-		if err := ctx.Err(); err != nil {
+		// Once the old entry is deleted, giving up would lose the key's old
+		// value along with the write, so retry whatever the context says.
+		// Wait has emptied ristretto's queue, so the next write is queued.
+		if err := ctx.Err(); err != nil && !replacing {
 			return err
 		}
 	}
