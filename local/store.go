@@ -64,8 +64,9 @@ func (c *Client) put(ctx context.Context, e, old *entry) error {
 			return nil
 		}
 		// Once the old entry is deleted, giving up would lose the key's old
-		// value along with the write, so retry whatever the context says.
-		// Wait has emptied ristretto's queue, so the next write is queued.
+		// value along with the write, so retry even after the context has
+		// ended. Wait has emptied ristretto's queue, so the next write is
+		// queued.
 		if err := ctx.Err(); err != nil && !replacing {
 			return err
 		}

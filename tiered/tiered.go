@@ -54,8 +54,8 @@ type Client struct {
 
 	closed atomic.Bool
 	// writeMu orders the closed check of a write (read lock) before Close
-	// setting closed (write lock), so Close's wait on writes sees every
-	// write that passed the check.
+	// sets closed (write lock). Close's wait on writes therefore includes
+	// every write that passed the check.
 	writeMu  sync.RWMutex
 	writes   sync.WaitGroup // writes past their closed check; see beginWrite
 	stop     chan struct{}  // closed by Close; stops the heartbeat goroutine
@@ -134,9 +134,9 @@ func (c *Client) Connect(ctx context.Context) error {
 
 // Close stops the coordinator, the heartbeats and the subscription, then
 // closes both tiers. Reads in flight return an error wrapping kv.ErrClosed,
-// and so does every later call. Writes in flight are waited for, so that
-// the invalidation of a write that reached L2 is published; that takes at
-// most the L2 request timeout plus the publish timeout. A GetOrCompute
+// and so does every later call. Close waits for writes in flight, so that
+// the invalidation of a write that reached L2 is published. That wait takes
+// at most the L2 request timeout plus the publish timeout. A GetOrCompute
 // whose compute is running is waited for too, because other processes wait
 // on its lock. Close is idempotent and returns the first error of the first
 // call.

@@ -105,7 +105,7 @@ func (s *Server) waitReady(timeout time.Duration) error {
 			return errors.New("process exited")
 		default:
 		}
-		// A server started with --requirepass answers NOAUTH, which still
+		// A server started with --requirepass replies NOAUTH, which still
 		// shows that it accepts connections.
 		out, err := s.CLI("PING")
 		reply := strings.TrimSpace(out)
@@ -286,8 +286,8 @@ type Servers struct {
 	Cluster    *Cluster
 }
 
-// runner is what TestMain hands to goleak.VerifyTestMain: *testing.M, or a
-// wrapper of it.
+// runner is the interface of *testing.M that goleak.VerifyTestMain calls,
+// so that a wrapper of it can stand in.
 type runner interface {
 	Run() int
 }
