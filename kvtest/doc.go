@@ -13,7 +13,7 @@
 //		})
 //	}
 //
-// Each subtest asks for a fresh client, uses keys under a random prefix of
+// Each subtest gets a fresh client, uses keys under a random prefix of
 // its own (so suites may share one server), and closes the client when it
 // ends. The suite checks expiry in real time, so it takes a few seconds.
 package kvtest

@@ -44,7 +44,7 @@ type startMessage struct {
 const fleetStartDelay = 50 * time.Millisecond
 
 // fleetTimeout bounds a fleet run beyond its duration, so that a child that
-// hangs in prepare or never answers cannot keep the runner waiting forever.
+// hangs in prepare or never replies cannot keep the runner waiting forever.
 const fleetTimeout = 2 * time.Minute
 
 type child struct {

@@ -63,7 +63,7 @@ type Client struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	// abandonedUntil is the time, in Unix nanoseconds, by which GLIDE's core
-	// will have answered or timed out every request left to it after its
+	// will have replied to or timed out every request left to it after its
 	// context ended; 0 if there was none.
 	abandonedUntil atomic.Int64
 
@@ -169,7 +169,7 @@ func (c *Client) Close() error {
 }
 
 // waitAbandoned waits until every request abandoned by its context has
-// been answered or timed out by GLIDE's core. Requests in flight when Close
+// been replied to or timed out by GLIDE's core. Requests in flight when Close
 // began can still be abandoned while it waits, hence the loop. No new
 // request starts after Close.
 func (c *Client) waitAbandoned() {

@@ -51,7 +51,7 @@ func (c *Client) requestError(op string, err error) error {
 }
 
 // requestErrorWithin is requestError for a request that GLIDE's core
-// answers or times out within bound.
+// replies to or times out within bound.
 func (c *Client) requestErrorWithin(op string, err error, bound time.Duration) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		until := time.Now().Add(bound).UnixNano()

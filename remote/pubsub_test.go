@@ -76,8 +76,8 @@ func TestPubSub(t *testing.T) {
 }
 
 // subscribers returns the number of connections subscribed to channel,
-// asked through GLIDE because valkey-cli cannot pass a NUL in an argument.
-// In Cluster mode GLIDE asks every node and adds the counts up.
+// queried through GLIDE because valkey-cli cannot pass a NUL in an argument.
+// In Cluster mode GLIDE queries every node and adds the counts up.
 func subscribers(t *testing.T, c *remote.Client, channel string) int64 {
 	var counts map[string]int64
 	var err error

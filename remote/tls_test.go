@@ -15,7 +15,7 @@ import (
 )
 
 // TestTLS connects over TLS to a server whose certificate is signed by a CA
-// that only Config.RootCAsPEM knows.
+// that only Config.RootCAsPEM contains.
 func TestTLS(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("openssl is not installed; it makes the test certificates")

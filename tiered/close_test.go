@@ -30,8 +30,8 @@ func (h *heldWriter) Set(ctx context.Context, key, value []byte, ttl time.Durati
 func TestCloseWaitsForWriteToPublish(t *testing.T) {
 	ctx := testContext(t)
 	cfg := standaloneConfig()
-	held := &heldWriter{Client: newRemote(t, cfg), applied: make(chan struct{}), release: make(chan struct{})}
-	a, err := New(newLocal(t), held)
+	writer := &heldWriter{Client: newRemote(t, cfg), applied: make(chan struct{}), release: make(chan struct{})}
+	a, err := New(newLocal(t), writer)
 	require.NoError(t, err)
 	b := newClient(t, newRemote(t, cfg), WithHeartbeat(20*time.Millisecond, 3))
 	k := uniqueKey(t, "closing")
@@ -40,7 +40,7 @@ func TestCloseWaitsForWriteToPublish(t *testing.T) {
 
 	setErr := make(chan error, 1)
 	go func() { setErr <- a.Set(ctx, k, []byte("v2"), 0) }()
-	<-held.applied
+	<-writer.applied
 	closed := make(chan error, 1)
 	go func() { closed <- a.Close() }()
 
@@ -52,7 +52,7 @@ func TestCloseWaitsForWriteToPublish(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 	require.True(t, a.closed.Load(), "Close must reject new calls while it waits")
-	close(held.release)
+	close(writer.release)
 	require.NoError(t, <-setErr)
 	require.NoError(t, <-closed)
 

@@ -19,7 +19,7 @@
 //
 // # Consistency
 //
-// Within a process, a Get that starts after a write has returned sees that
+// Within a process, a Get that starts after a write has returned returns the value of that
 // write: the write drops the key from L1 before it returns, and a read of L2
 // that was in flight during the write never fills L1 with what it read.
 // Across processes, another Client drops the key when the invalidation
