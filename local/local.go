@@ -107,12 +107,17 @@ func New(opts ...Option) (*Client, error) {
 	c.gates = make([]gate, gateCount)
 	c.gateMask = uint32(gateCount - 1)
 
+	keyToHash := c.hashKey
+	if cfg.keyHash != nil {
+		keyToHash = func(key []byte) (uint64, uint64) { return cfg.keyHash(key), 0 }
+	}
 	c.cache, err = ristretto.NewCache(&ristretto.Config[[]byte, *entry]{
 		NumCounters: cfg.numCounters,
 		MaxCost:     cfg.maxCost,
 		BufferItems: 64,
 		// Each entry's cost already includes its bookkeeping.
 		IgnoreInternalCost: true,
+		KeyToHash:          keyToHash,
 		OnEvict:            c.onEvict,
 		OnReject:           c.onReject,
 	})
@@ -225,6 +230,15 @@ func (c *Client) lockKey(key []byte) *sync.Mutex {
 	mu := &c.keyLocks[maphash.Bytes(c.seed, key)%keyLockCount]
 	mu.Lock()
 	return mu
+}
+
+// hashKey is ristretto's KeyToHash. Ristretto's default hashes a []byte
+// key twice, the second hash to tell apart keys whose first hashes collide.
+// Every entry carries its key and lookup compares it, so one hash is
+// enough: a collision makes a lookup miss instead of returning the wrong
+// value, and with a conflict hash of 0 ristretto skips its own comparison.
+func (c *Client) hashKey(key []byte) (uint64, uint64) {
+	return maphash.Bytes(c.seed, key), 0
 }
 
 // now returns the current time in nanoseconds since c.epoch.

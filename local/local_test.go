@@ -640,3 +640,44 @@ func TestMixedLoadUnderEviction(t *testing.T) {
 	wg.Wait()
 	assert.LessOrEqual(t, c.Stats().Cost, int64(budget))
 }
+
+// TestHashCollision stores keys whose hashes all collide, so ristretto stores
+// them in one slot. A lookup must then miss rather than return another key's value,
+// and a write or delete of one key must not act on the other.
+func TestHashCollision(t *testing.T) {
+	collide := func(cfg *config) error {
+		cfg.keyHash = func([]byte) uint64 { return 42 }
+		return nil
+	}
+	c, err := New(collide)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := t.Context()
+	a, b := []byte("collide:a"), []byte("collide:b")
+
+	require.NoError(t, c.Set(ctx, a, []byte("A"), 0))
+	require.NoError(t, c.Set(ctx, b, []byte("B"), 0))
+	got, found, err := c.Get(ctx, b)
+	require.NoError(t, err)
+	require.True(t, found, "the last write of the shared slot must be readable")
+	assert.Equal(t, "B", string(got))
+
+	_, found, err = c.Get(ctx, a)
+	require.NoError(t, err)
+	assert.False(t, found, "a must miss, not return b's value")
+	values, err := c.MGet(ctx, [][]byte{a, b})
+	require.NoError(t, err)
+	assert.Nil(t, values[0], "MGet of a")
+	assert.Equal(t, "B", string(values[1]), "MGet of b")
+
+	deleted, err := c.Delete(ctx, a)
+	require.NoError(t, err)
+	assert.False(t, deleted, "deleting a must not report b's entry")
+	exists, err := c.Exists(ctx, b)
+	require.NoError(t, err)
+	assert.True(t, exists, "deleting a must leave b")
+
+	n, err := c.Incr(ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "Incr of a must start from zero, not from b's value")
+}

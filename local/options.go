@@ -39,6 +39,8 @@ type config struct {
 	numCounters   int64 // 0 until New derives it from maxCost
 	maxTTL        time.Duration
 	sweepInterval time.Duration
+	// keyHash replaces the key hash in tests that need keys to collide.
+	keyHash func(key []byte) uint64
 }
 
 // defaultConfig returns the configuration before any option is applied.
