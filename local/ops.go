@@ -132,8 +132,12 @@ func (c *Client) MGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 
 	values := make([][]byte, len(keys))
 	var hits uint64
+	// One clock read serves every key. An entry that expires during the
+	// call may still be returned, as it would be had its key been read
+	// first. A Get of it after the MGet returns does not return it.
+	now := lazyClock{c: c}
 	for i, key := range keys {
-		if e := c.live(key); e != nil {
+		if e := c.lookup(key); e != nil && !(e.expireAt != 0 && e.expired(now.read())) {
 			values[i] = copyBytes(e.value())
 			hits++
 		}

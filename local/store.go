@@ -79,3 +79,19 @@ func (c *Client) put(ctx context.Context, e, old *entry) error {
 func (c *Client) remove(key []byte) {
 	c.cache.Del(key)
 }
+
+// lazyClock reads the clock on its first read and returns that reading
+// from then on, so a call over many keys reads the clock at most once, and
+// not at all when none of the entries it finds has a deadline.
+type lazyClock struct {
+	c   *Client
+	now int64
+	set bool
+}
+
+func (l *lazyClock) read() int64 {
+	if !l.set {
+		l.now, l.set = l.c.now(), true
+	}
+	return l.now
+}
