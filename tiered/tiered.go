@@ -216,7 +216,17 @@ func (c *Client) lookup(ctx context.Context, key []byte) (value []byte, found, h
 		return nil, false, false
 	}
 	b, ok, err := c.l1.Get(ctx, key)
-	if err != nil || !ok || len(b) < headerSize || binary.BigEndian.Uint32(b) != c.epoch.Load() {
+	if err != nil || !ok {
+		return nil, false, false
+	}
+	return c.decode(b)
+}
+
+// decode splits an L1 entry into its value and whether it is a value or a
+// cached miss. hit is false for an entry of an earlier epoch, which counts
+// as absent.
+func (c *Client) decode(b []byte) (value []byte, found, hit bool) {
+	if len(b) < headerSize || binary.BigEndian.Uint32(b) != c.epoch.Load() {
 		return nil, false, false
 	}
 	if b[4] == tagMissing {
@@ -344,19 +354,29 @@ func (c *Client) MGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 		return nil, c.closedError("mget")
 	}
 	out := make([][]byte, len(keys))
+	// One L1 MGet costs one gate and one clock read where a Get per key
+	// costs one each. An L1 error only turns its hits into misses.
+	var cached [][]byte
+	if !c.degraded.Load() {
+		cached, _ = c.l1.MGet(ctx, keys)
+	}
 	var missing [][]byte
 	var at []int
+	var hits uint64
 	for i, k := range keys {
-		if v, found, hit := c.lookup(ctx, k); hit {
-			c.stats.l1Hits.Add(1)
-			if found {
-				out[i] = v
+		if i < len(cached) && cached[i] != nil {
+			if v, found, hit := c.decode(cached[i]); hit {
+				hits++
+				if found {
+					out[i] = v
+				}
+				continue
 			}
-			continue
 		}
 		missing = append(missing, k)
 		at = append(at, i)
 	}
+	c.stats.l1Hits.Add(hits)
 	if len(missing) == 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, c.wrap("mget", err)
