@@ -31,3 +31,11 @@ lint:
 
 loadtest: valkey
 	$(GO) run ./loadtest $(LOADTEST_FLAGS)
+
+# Side by side with the rueidis client, from the nested module in
+# loadtest/peers, so that the library's go.mod never requires rueidis.
+PEERS_FLAGS ?=
+
+.PHONY: peers
+peers: valkey
+	cd loadtest/peers && $(GO) run . $(PEERS_FLAGS)
