@@ -10,7 +10,8 @@ import (
 // assertion, so that they never import a backend's driver: a program that
 // uses only package local builds without cgo. Package remote implements all
 // of them on Valkey with Lua scripts and pub/sub; package local implements
-// Swapper and TTLCounter in process.
+// Swapper, TTLCounter and Viewer in process, and package tiered implements
+// Viewer on top of its L1.
 
 // Swapper changes a key only while it still holds an expected value, as one
 // atomic step. Locks use it so that only their owner can release them.
@@ -34,6 +35,20 @@ type TTLCounter interface {
 	// with ErrNotInteger as Incr does, and with ErrInvalidTTL for a ttl that
 	// is not positive.
 	IncrWithTTL(ctx context.Context, key []byte, ttl time.Duration) (count int64, remaining time.Duration, err error)
+}
+
+// Viewer reads a value without copying it. [Client.Get] copies every value
+// it returns, so that the caller owns the slice. For a large value the copy
+// is most of the cost of a hit, and a caller that only decodes or writes out
+// the bytes does not need it.
+type Viewer interface {
+	// View returns the value stored under key as Get does, but the slice
+	// may be shared with the cache and with other callers: the caller must
+	// not modify it, or any slice of it. The slice stays valid as long as
+	// the caller keeps it: a later write to the key stores a new value and
+	// leaves the viewed bytes as they are. The slice's capacity equals its
+	// length, so an append copies instead of writing into shared memory.
+	View(ctx context.Context, key []byte) (value []byte, found bool, err error)
 }
 
 // Publisher sends a message to every subscriber of a channel, in every

@@ -23,6 +23,7 @@ var (
 	_ kv.Client     = (*Client)(nil)
 	_ kv.Swapper    = (*Client)(nil)
 	_ kv.TTLCounter = (*Client)(nil)
+	_ kv.Viewer     = (*Client)(nil)
 )
 
 // keyLockCount is the number of key locks, which take 2 KiB. Writes to keys

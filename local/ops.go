@@ -30,6 +30,32 @@ func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 	return copyBytes(e.value()), true, nil
 }
 
+// View is Get without the copy: it returns the stored bytes themselves,
+// which the caller must not modify (see kv.Viewer). Entries are never
+// modified once stored, so the bytes stay as they are after a later write
+// of the key.
+func (c *Client) View(ctx context.Context, key []byte) ([]byte, bool, error) {
+	g, err := c.enter(ctx)
+	if err != nil {
+		return nil, false, opError("view", err)
+	}
+	e := c.live(key)
+	if e == nil {
+		g.misses.Add(1)
+		g.mu.RUnlock()
+		return nil, false, nil
+	}
+	g.hits.Add(1)
+	g.mu.RUnlock()
+	v := e.value()
+	if v == nil {
+		// An empty key and value share a nil data slice, and a found
+		// value is never nil.
+		return []byte{}, true, nil
+	}
+	return v[:len(v):len(v)], true, nil
+}
+
 // Set stores a copy of value under key with ttl (0 means no expiry),
 // replacing any value and expiry the key had. A Get that follows returns
 // the value unless the entry was evicted or refused to stay within the

@@ -17,7 +17,7 @@ import (
 // requireL1Holds fails unless L1 has no servable entry for k, or has want.
 func requireL1Holds(t *testing.T, c *Client, k []byte, want string, round int) {
 	t.Helper()
-	v, found, hit := c.lookup(context.Background(), k)
+	v, found, hit := c.lookup(context.Background(), k, false)
 	if hit {
 		require.True(t, found, "round %d: L1 caches a miss for a key L2 has", round)
 		require.Equal(t, want, string(v), "round %d: L1 kept a value L2 no longer has", round)
@@ -189,14 +189,14 @@ func TestMissedHeartbeatClearsL1(t *testing.T) {
 	// Heartbeat 2 arriving after 0 means heartbeat 1 was lost, and with it
 	// perhaps an invalidation.
 	c.receive(encodeHeartbeat(c.origin, 2, time.Since(c.started)))
-	_, _, hit := c.lookup(ctx, k)
+	_, _, hit := c.lookup(ctx, k, false)
 	assert.False(t, hit, "L1 must be cleared after a gap")
 	assert.Equal(t, uint64(1), c.Stats().Resets)
 
 	warmL1(t, c, k, "v")
 	c.receive(encodeHeartbeat(c.origin, 3, time.Since(c.started)))
 	c.receive(encodeHeartbeat(c.origin, 2, time.Since(c.started))) // late duplicate
-	_, _, hit = c.lookup(ctx, k)
+	_, _, hit = c.lookup(ctx, k, false)
 	assert.True(t, hit, "consecutive and late heartbeats keep L1")
 	assert.Equal(t, uint64(1), c.Stats().Resets)
 }

@@ -27,11 +27,17 @@ type TTLGetter interface {
 	MGetWithTTL(ctx context.Context, keys [][]byte) (values [][]byte, ttls []time.Duration, err error)
 }
 
+var (
+	_ kv.Client = (*Client)(nil)
+	_ kv.Viewer = (*Client)(nil)
+)
+
 // Client is an in-process L1 in front of a shared L2, kept coherent across
 // processes by invalidation over L2's pub/sub. It implements kv.Client. It is
 // safe for concurrent use; create it with [New].
 type Client struct {
 	l1, l2 kv.Client
+	l1View kv.Viewer // l1 as a kv.Viewer, or nil
 	opts   options
 	coord  *coordinator.Coordinator
 	guard  *guard.Guard     // nil when L2 is not a kv.Swapper
@@ -87,6 +93,7 @@ func New(l1, l2 kv.Client, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("kv: tiered: new: origin id: %w", err)
 	}
 	c.ttls, _ = l2.(TTLGetter)
+	c.l1View, _ = l1.(kv.Viewer)
 
 	cc := o.coordinator
 	cc.Fetch, cc.Fill, cc.Drop = c.fetch, c.fill, c.drop
@@ -209,13 +216,21 @@ func (c *Client) encode(tag byte, value []byte) []byte {
 	return b
 }
 
-// lookup reads key from L1. hit is false when L1 has no entry of the current
-// epoch; found is false for a cached miss.
-func (c *Client) lookup(ctx context.Context, key []byte) (value []byte, found, hit bool) {
+// lookup reads key from L1, without a copy when view is set and L1 is a
+// kv.Viewer. hit is false when L1 has no entry of the current epoch; found
+// is false for a cached miss.
+func (c *Client) lookup(ctx context.Context, key []byte, view bool) (value []byte, found, hit bool) {
 	if c.degraded.Load() {
 		return nil, false, false
 	}
-	b, ok, err := c.l1.Get(ctx, key)
+	var b []byte
+	var ok bool
+	var err error
+	if view && c.l1View != nil {
+		b, ok, err = c.l1View.View(ctx, key)
+	} else {
+		b, ok, err = c.l1.Get(ctx, key)
+	}
 	if err != nil || !ok {
 		return nil, false, false
 	}
@@ -323,16 +338,33 @@ func (c *Client) fetch(ctx context.Context, keys [][]byte) ([]coordinator.Entry,
 // coordinator. The coordinator shares one L2 read among concurrent misses of
 // the key, and fills L1 with a TTL no longer than the key has left in L2.
 func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
-	if c.closed.Load() {
-		return nil, false, c.closedError("get")
+	return c.get(ctx, key, false)
+}
+
+// View is Get without the copy of an L1 hit (see kv.Viewer): the returned
+// slice is shared with L1 and must not be modified. The copy is skipped only
+// when L1 implements kv.Viewer, as local.Client does. A value read from L2
+// is the caller's own, as with Get.
+func (c *Client) View(ctx context.Context, key []byte) ([]byte, bool, error) {
+	return c.get(ctx, key, true)
+}
+
+// get is Get, or View when view is set.
+func (c *Client) get(ctx context.Context, key []byte, view bool) ([]byte, bool, error) {
+	op := "get"
+	if view {
+		op = "view"
 	}
-	if v, found, hit := c.lookup(ctx, key); hit {
+	if c.closed.Load() {
+		return nil, false, c.closedError(op)
+	}
+	if v, found, hit := c.lookup(ctx, key, view); hit {
 		c.stats.l1Hits.Add(1)
 		return v, found, nil
 	}
 	e, err := c.coord.Load(ctx, key)
 	if err != nil {
-		return nil, false, c.wrap("get", err)
+		return nil, false, c.wrap(op, err)
 	}
 	c.countL2(e.Found)
 	return e.Value, e.Found, nil
@@ -354,8 +386,9 @@ func (c *Client) MGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 		return nil, c.closedError("mget")
 	}
 	out := make([][]byte, len(keys))
-	// One L1 MGet costs one gate and one clock read where a Get per key
-	// costs one each. An L1 error only turns its hits into misses.
+	// One L1 MGet pays L1's fixed cost per call (for local, a lock stripe
+	// and a clock read) once instead of once per key. An L1 error only
+	// turns its hits into misses.
 	var cached [][]byte
 	if !c.degraded.Load() {
 		cached, _ = c.l1.MGet(ctx, keys)
