@@ -2,6 +2,7 @@ package tiered_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -34,6 +35,35 @@ func Example_local() {
 	// Output:
 	// hello
 	// bonjour true
+}
+
+// View skips the copy that Get makes of an L1 hit, for a caller that decodes
+// the bytes at once. The slice is shared with the cache and must not be
+// modified.
+func ExampleClient_View() {
+	ctx := context.Background()
+	l1, _ := local.New()
+	l2, _ := local.New()
+	c, err := tiered.New(l1, l2, tiered.WithoutInvalidation())
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	_ = c.Set(ctx, []byte("config"), []byte(`{"limit":100}`), 0)
+	var config struct{ Limit int }
+	for range 2 { // the first read misses L1 and fills it; the second hits
+		raw, found, err := c.View(ctx, []byte("config"))
+		if err != nil || !found {
+			panic(fmt.Sprint(found, err))
+		}
+		if err := json.Unmarshal(raw, &config); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Println(config.Limit, c.Stats().L1Hits)
+	// Output:
+	// 100 1
 }
 
 // In production L2 is Valkey, and every process that shares it runs its own
