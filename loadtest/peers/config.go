@@ -45,7 +45,7 @@ func parseFlags(args []string, output io.Writer) (config, error) {
 	fs.IntVar(&c.Concurrency, "concurrency", 32, "worker goroutines per side, 1 to 1024")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the workers' random streams, the same for every side")
 	fs.IntVar(&c.Rounds, "rounds", 1, "times each side runs, 1 to 10; odd rounds run the sides in the order of -sides, even rounds in reverse")
-	sides := fs.String("sides", strings.Join(allSides, ","), "comma-separated sides to run, in this order: "+strings.Join(allSides, ", "))
+	sides := fs.String("sides", strings.Join(allSides, ","), "comma-separated sides to run, in the order given; from "+strings.Join(allSides, ", "))
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", tiered.DefaultL1TTL, "longest time rueidis-cache keeps a value in its client-side cache (the TTL argument of DoCache); the default is the L1 TTL cap of the tiered client")
 	fs.IntVar(&c.CoherenceRounds, "coherence-rounds", 200, "rounds of the coherence check per cached side, 0 to 10000; 0 skips it")
 	fs.DurationVar(&c.PollPause, "poll-pause", 0, "coherence: pause of the reader between two polls, 0 to 10ms; 0 polls in a tight loop")

@@ -23,7 +23,7 @@ func main() {
 	os.Exit(run(os.Args[1:], reportStdout(), os.Stderr))
 }
 
-// report is everything one run measured, as -json writes it.
+// report holds the results of one run, as -json writes them.
 type report struct {
 	ValkeyVersion string         `json:"valkey_version"`
 	GoVersion     string         `json:"go_version"`

@@ -39,7 +39,7 @@ type cacheKey struct {
 
 func newCacheKey(s string) cacheKey { return cacheKey{s: s, b: []byte(s)} }
 
-// store is what the workload drives: one client of one side.
+// store is one client of one side, as the workload drives it.
 type store interface {
 	get(ctx context.Context, k cacheKey) (value []byte, found bool, err error)
 	set(ctx context.Context, k cacheKey, value []byte) error

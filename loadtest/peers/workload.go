@@ -89,7 +89,7 @@ func sideKeys(side string, n int) []cacheKey {
 	return keys
 }
 
-// workerResult is what one worker goroutine measured.
+// workerResult holds the latencies and counts of one worker goroutine.
 type workerResult struct {
 	latency             *histogram
 	reads, writes, errs uint64
