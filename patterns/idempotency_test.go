@@ -268,3 +268,64 @@ func TestIdempotencyMiddlewareServerErrorNotStored(t *testing.T) {
 	assert.Empty(t, retried.Header().Get(patterns.IdempotentReplayedHeader))
 	assert.Equal(t, int32(2), fixture.calls.Load(), "the retry ran the handler again")
 }
+
+// abortingHandler counts its calls and, while abort is set, ends the
+// request's context as a client that goes away would. It then writes its
+// response only when respondAnyway is set.
+type abortingHandler struct {
+	calls         atomic.Int32
+	abort         atomic.Pointer[context.CancelFunc]
+	respondAnyway bool
+}
+
+func (h *abortingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.calls.Add(1)
+	if cancel := h.abort.Load(); cancel != nil {
+		(*cancel)()
+	}
+	if r.Context().Err() != nil && !h.respondAnyway {
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(`{"id":"o-1"}`))
+}
+
+// postAborted sends one request through handler whose context h ends.
+func postAborted(handler http.Handler, h *abortingHandler, key string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.abort.Store(&cancel)
+	defer h.abort.Store(nil)
+	req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`1`)).WithContext(ctx)
+	req.Header.Set(patterns.IdempotencyKeyHeader, key)
+	handler.ServeHTTP(httptest.NewRecorder(), req)
+}
+
+func TestIdempotencyMiddlewareAbortedRequestNotStored(t *testing.T) {
+	forEach(t, allBackends(), func(t *testing.T, b backend) {
+		h := &abortingHandler{}
+		handler := patterns.IdempotencyMiddleware(b.connect(t))(h)
+		key := uniqueKey(t)
+
+		postAborted(handler, h, key)
+		retry := postWithKey(handler, key, `1`)
+		assert.Equal(t, int32(2), h.calls.Load(), "the retry must run the handler")
+		assert.Equal(t, http.StatusCreated, retry.Code)
+		assert.Equal(t, `{"id":"o-1"}`, retry.Body.String())
+		assert.Empty(t, retry.Header().Get(patterns.IdempotentReplayedHeader))
+	})
+}
+
+func TestIdempotencyMiddlewareFinishedAfterAbortStored(t *testing.T) {
+	c := connectLocal(t)
+	h := &abortingHandler{respondAnyway: true}
+	handler := patterns.IdempotencyMiddleware(c)(h)
+	key := uniqueKey(t)
+
+	postAborted(handler, h, key)
+	retry := postWithKey(handler, key, `1`)
+	assert.Equal(t, int32(1), h.calls.Load(), "a handler that responded did its work and must not run again")
+	assert.Equal(t, http.StatusCreated, retry.Code)
+	assert.Equal(t, `{"id":"o-1"}`, retry.Body.String())
+	assert.Equal(t, "true", retry.Header().Get(patterns.IdempotentReplayedHeader))
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -72,6 +73,14 @@ func IdempotencyMiddleware(c kv.Client, opts ...IdempotencyOption) func(http.Han
 				rec := &responseRecorder{header: make(http.Header), status: http.StatusOK}
 				next.ServeHTTP(rec, r.WithContext(ctx))
 				header = rec.header
+				if err := ctx.Err(); err != nil && !rec.wroteHeader {
+					// The handler gave up on a request whose context ended,
+					// as handlers do when the client goes away. Its empty
+					// 200 is no result: storing it would replay it to the
+					// retry. A handler that did write a response finished
+					// its work, so that response is stored.
+					return recordedResponse{}, fmt.Errorf("kv: patterns: idempotency middleware: handler wrote no response after the request context ended: %w", err)
+				}
 				resp := recordedResponse{Status: rec.status, ContentType: rec.header.Get("Content-Type"), Body: rec.body.Bytes()}
 				if resp.Status >= 500 {
 					return resp, &serverError{resp: resp}
