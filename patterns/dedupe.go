@@ -84,7 +84,8 @@ func (cfg dedupeConfig) key(eventID string) []byte {
 // event gets false. It marks the event before it is processed, so an event
 // whose handler then fails is never retried. When a failed event must be
 // processed on its redelivery, use HandleEvent, or ClaimEvent with Complete
-// and Release.
+// and Release. An error does not mean the event is unmarked: a request that
+// failed or was cancelled here may still have run on the server.
 func AlreadyProcessed(ctx context.Context, c kv.Client, eventID string, opts ...DedupeOption) (bool, error) {
 	cfg, err := newDedupeConfig(opts)
 	if err != nil {
@@ -134,6 +135,7 @@ func ClaimEvent(ctx context.Context, c kv.Client, eventID string, opts ...Dedupe
 	for range 2 {
 		set, err := c.SetNX(ctx, claim.key, claim.value, cfg.lease)
 		if err != nil {
+			releaseUncertainClaim(ctx, swapper, claim.key, claim.value, cfg.lease)
 			return nil, fmt.Errorf("kv: patterns: claim event %q: %w", eventID, err)
 		}
 		if set {

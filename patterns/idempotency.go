@@ -163,6 +163,7 @@ func IdempotentExecute[T any](ctx context.Context, c kv.Client, key string, comp
 		}
 		claimed, err := c.SetNX(ctx, storeKey, claim, cfg.processingTTL)
 		if err != nil {
+			releaseUncertainClaim(ctx, swapper, storeKey, claim, cfg.processingTTL)
 			return zero, fmt.Errorf("kv: patterns: idempotent execute: claim %q: %w", key, err)
 		}
 		if claimed {
@@ -189,6 +190,19 @@ func IdempotentExecute[T any](ctx context.Context, c kv.Client, key string, comp
 			return zero, fmt.Errorf("kv: patterns: idempotent execute: wait for %q: %w", key, err)
 		}
 	}
+}
+
+// releaseUncertainClaim deletes claim from key after its SET NX failed. The
+// command may have reached the server all the same (a request cancelled by
+// its context still runs there), and a claim that no caller knows it holds
+// would block the key until it expires. The claim's token is unique, so the
+// delete removes nothing else. It runs detached from ctx, which has usually
+// ended, and within timeout. Valkey runs a client's commands in order, so it
+// deletes a claim still queued behind a paused server too.
+func releaseUncertainClaim(ctx context.Context, swapper kv.Swapper, key, claim []byte, timeout time.Duration) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	_, _ = swapper.CompareAndDelete(rctx, key, claim)
 }
 
 func newClaim(fingerprint string) ([]byte, error) {

@@ -34,6 +34,12 @@ func (g *Guard) run(ctx context.Context, key []byte, ttl time.Duration, compute 
 		}
 		locked, err := g.c.SetNX(ctx, lockKey, token, g.opts.LockTTL)
 		if err != nil {
+			// The SET NX may have reached the server before it failed here
+			// (a cancelled request still runs there). A lock stored that
+			// way has no owner and would hold off every waiter for the lock
+			// TTL. The token is this flight's own, so the release deletes
+			// nothing else.
+			g.unlock(ctx, key, lockKey, token)
 			return nil, false, fmt.Errorf("kv: guard: take lock: %w", err)
 		}
 		if locked {
