@@ -115,7 +115,9 @@ func WithFailureMode(m FailureMode) RateLimitOption {
 //
 // A client that lacks the optional interface the algorithm needs
 // (kv.TTLCounter for FixedWindow, kv.Swapper for GCRA) gets an error
-// wrapping kv.ErrUnsupported and a denial, whatever the FailureMode.
+// wrapping kv.ErrUnsupported and a denial, whatever the FailureMode. So does
+// a caller whose ctx has ended, with an error wrapping ctx.Err(): the
+// backend did not fail, the caller gave up.
 func RateLimit(ctx context.Context, c kv.Client, key string, limit int, window time.Duration, opts ...RateLimitOption) (RateLimitResult, error) {
 	cfg := rateLimitConfig{prefix: DefaultRateLimitPrefix}
 	for _, opt := range opts {
@@ -143,6 +145,9 @@ func RateLimit(ctx context.Context, c kv.Client, key string, limit int, window t
 	}
 	if err == nil || errors.Is(err, kv.ErrUnsupported) {
 		return res, err
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return RateLimitResult{Limit: limit}, fmt.Errorf("kv: patterns: rate limit: %w", ctxErr)
 	}
 	return failureResult(limit, cfg.failure), fmt.Errorf("%w: %w", ErrRateLimitUnavailable, err)
 }

@@ -1,6 +1,7 @@
 package patterns_test
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -286,4 +287,19 @@ func TestRateLimitFailureMode(t *testing.T) {
 			assert.Equal(t, time.Duration(0), res.RetryAfter)
 		})
 	}
+}
+
+func TestRateLimitCancelledContextDenies(t *testing.T) {
+	forEach(t, allBackends(), func(t *testing.T, b backend) {
+		c := b.connect(t)
+		ctx, cancel := context.WithCancel(testContext(t))
+		cancel()
+		for _, algorithm := range []patterns.Algorithm{patterns.FixedWindow, patterns.GCRA} {
+			res, err := patterns.RateLimit(ctx, c, uniqueKey(t), 10, time.Minute,
+				patterns.WithAlgorithm(algorithm), patterns.WithFailureMode(patterns.FailOpen))
+			require.ErrorIs(t, err, context.Canceled, "algorithm %d", algorithm)
+			assert.NotErrorIs(t, err, patterns.ErrRateLimitUnavailable, "algorithm %d: the backend did not fail", algorithm)
+			assert.False(t, res.Allowed, "algorithm %d: a caller that gave up must not be allowed", algorithm)
+		}
+	})
 }
