@@ -14,19 +14,13 @@ import (
 // found. An expired entry is never returned, even before the sweeper has
 // removed it.
 func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
-	g, err := c.enter(ctx)
+	e, err := c.find(ctx, key)
 	if err != nil {
 		return nil, false, opError("get", err)
 	}
-	e := c.live(key)
 	if e == nil {
-		g.misses.Add(1)
-		g.mu.RUnlock()
 		return nil, false, nil
 	}
-	g.hits.Add(1)
-	g.mu.RUnlock()
-	// e is immutable, so copying after releasing the gate is safe.
 	return copyBytes(e.value()), true, nil
 }
 
@@ -35,18 +29,13 @@ func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 // modified once stored, so the bytes stay as they are after a later write
 // of the key.
 func (c *Client) View(ctx context.Context, key []byte) ([]byte, bool, error) {
-	g, err := c.enter(ctx)
+	e, err := c.find(ctx, key)
 	if err != nil {
 		return nil, false, opError("view", err)
 	}
-	e := c.live(key)
 	if e == nil {
-		g.misses.Add(1)
-		g.mu.RUnlock()
 		return nil, false, nil
 	}
-	g.hits.Add(1)
-	g.mu.RUnlock()
 	v := e.value()
 	if v == nil {
 		// An empty key and value share a nil data slice, and a found
@@ -54,6 +43,24 @@ func (c *Client) View(ctx context.Context, key []byte) ([]byte, bool, error) {
 		return []byte{}, true, nil
 	}
 	return v[:len(v):len(v)], true, nil
+}
+
+// find returns the live entry stored under key, or nil, and counts the hit
+// or miss. Entries are immutable, so the caller may read the entry after
+// find has released its gate.
+func (c *Client) find(ctx context.Context, key []byte) (*entry, error) {
+	g, err := c.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := c.live(key)
+	if e == nil {
+		g.misses.Add(1)
+	} else {
+		g.hits.Add(1)
+	}
+	g.mu.RUnlock()
+	return e, nil
 }
 
 // Set stores a copy of value under key with ttl (0 means no expiry),
