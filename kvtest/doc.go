@@ -13,6 +13,9 @@
 //		})
 //	}
 //
+// A client that also implements [kv.Viewer] is held to the rules of Get
+// through View as well; for other clients that subtest is skipped.
+//
 // Each subtest gets a fresh client, uses keys under a random prefix of
 // its own (so suites may share one server), and closes the client when it
 // ends. The suite checks expiry in real time, so it takes a few seconds.

@@ -68,6 +68,7 @@ var suite = []testCase{
 	{"CanceledContext", testCanceledContext},
 	{"ExpiredDeadline", testExpiredDeadline},
 	{"UseAfterClose", testUseAfterClose},
+	{"View", testView},
 }
 
 // env is the state of one subtest: its client and its key prefix.

@@ -106,6 +106,12 @@ func checkAllMethods(t *testing.T, e *env, c context.Context, check func(t *test
 		{"Incr", func() error { _, err := e.c.Incr(c, e.key("n")); return err }},
 		{"Scan", func() error { return firstScanErr(e.c.Scan(c, []byte(e.prefix), 0)) }},
 	}
+	if v, ok := e.c.(kv.Viewer); ok {
+		calls = append(calls, struct {
+			op   string
+			call func() error
+		}{"View", func() error { _, _, err := v.View(c, k); return err }})
+	}
 	for _, tc := range calls {
 		start := time.Now()
 		err := tc.call()

@@ -247,7 +247,9 @@ func (c *Client) decode(b []byte) (value []byte, found, hit bool) {
 	if b[4] == tagMissing {
 		return nil, false, true
 	}
-	return b[headerSize:], true, true
+	// The capacity is clipped so that an append to a value viewed from L1
+	// copies instead of writing into L1's bytes.
+	return b[headerSize:len(b):len(b)], true, true
 }
 
 // fill runs on the key's coordinator worker; see coordinator.Config.Fill.
@@ -367,6 +369,11 @@ func (c *Client) get(ctx context.Context, key []byte, view bool) ([]byte, bool, 
 		return nil, false, c.wrap(op, err)
 	}
 	c.countL2(e.Found)
+	if view && e.Value != nil {
+		// kv.Viewer promises a capacity equal to the length, whichever
+		// tier the value came from.
+		return e.Value[:len(e.Value):len(e.Value)], e.Found, nil
+	}
 	return e.Value, e.Found, nil
 }
 
