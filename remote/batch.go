@@ -20,13 +20,14 @@ func (c *Client) MGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 	if len(keys) == 0 {
 		return [][]byte{}, nil
 	}
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return nil, opError("mget", err)
 	}
-	rs, err := c.cmd.MGet(ctx, strs(keys))
-	c.release()
+	rs, err := c.cmd.MGet(req.ctx, strs(keys))
+	c.release(req)
 	if err != nil {
-		return nil, c.requestError("mget", err)
+		return nil, requestError(ctx, "mget", err)
 	}
 	if len(rs) != len(keys) {
 		return nil, opError("mget", fmt.Errorf("got %d values for %d keys", len(rs), len(keys)))
@@ -54,24 +55,27 @@ func (c *Client) MSet(ctx context.Context, items []kv.Item, ttlIn time.Duration)
 	if len(items) == 0 {
 		return nil
 	}
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return opError("mset", err)
 	}
-	defer c.release()
+	defer c.release(req)
 	if d == 0 {
 		m := make(map[string]string, len(items))
 		for _, it := range items {
 			m[str(it.Key)] = str(it.Value)
 		}
-		if _, err := c.cmd.MSet(ctx, m); err != nil {
-			return c.requestError("mset", err)
+		if _, err := c.cmd.MSet(req.ctx, m); err != nil {
+			return requestError(ctx, "mset", err)
 		}
 		return nil
 	}
-	return c.msetPX(ctx, items, d)
+	return c.msetPX(ctx, req, items, d)
 }
 
-func (c *Client) msetPX(ctx context.Context, items []kv.Item, d time.Duration) error {
+// msetPX sends the SET ... PX commands of MSet under req, and maps their
+// errors for the caller whose context is ctx.
+func (c *Client) msetPX(ctx context.Context, req request, items []kv.Item, d time.Duration) error {
 	opts := options.SetOptions{Expiry: pxExpiry(d)}
 	var (
 		results []any
@@ -82,16 +86,16 @@ func (c *Client) msetPX(ctx context.Context, items []kv.Item, d time.Duration) e
 		for _, it := range items {
 			b.SetWithOptions(str(it.Key), str(it.Value), opts)
 		}
-		results, err = c.cluster.Exec(ctx, *b, false)
+		results, err = c.cluster.Exec(req.ctx, *b, false)
 	} else {
 		b := pipeline.NewStandaloneBatch(true)
 		for _, it := range items {
 			b.SetWithOptions(str(it.Key), str(it.Value), opts)
 		}
-		results, err = c.standalone.Exec(ctx, *b, false)
+		results, err = c.standalone.Exec(req.ctx, *b, false)
 	}
 	if err != nil {
-		return c.requestError("mset", err)
+		return requestError(ctx, "mset", err)
 	}
 	if results == nil {
 		// GLIDE returns (nil, nil) for a transaction aborted by WATCH, which
@@ -100,7 +104,7 @@ func (c *Client) msetPX(ctx context.Context, items []kv.Item, d time.Duration) e
 	}
 	for _, r := range results {
 		if e := glide.IsError(r); e != nil {
-			return c.requestError("mset", e)
+			return requestError(ctx, "mset", e)
 		}
 	}
 	return nil
@@ -123,13 +127,14 @@ func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
 		seen[s] = struct{}{}
 		unique = append(unique, s)
 	}
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return 0, opError("deletemany", err)
 	}
-	n, err := c.cmd.Del(ctx, unique)
-	c.release()
+	n, err := c.cmd.Del(req.ctx, unique)
+	c.release(req)
 	if err != nil {
-		return 0, c.requestError("deletemany", err)
+		return 0, requestError(ctx, "deletemany", err)
 	}
 	return int(n), nil
 }
@@ -147,29 +152,27 @@ func (c *Client) MGetWithTTL(ctx context.Context, keys [][]byte) ([][]byte, []ti
 	if len(keys) == 0 {
 		return [][]byte{}, []time.Duration{}, nil
 	}
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return nil, nil, opError("mgetwithttl", err)
 	}
-	var (
-		results []any
-		err     error
-	)
+	var results []any
 	if c.cluster != nil {
 		b := pipeline.NewClusterBatch(false)
 		for _, k := range keys {
 			b.Get(str(k)).PTTL(str(k))
 		}
-		results, err = c.cluster.Exec(ctx, *b, true)
+		results, err = c.cluster.Exec(req.ctx, *b, true)
 	} else {
 		b := pipeline.NewStandaloneBatch(true)
 		for _, k := range keys {
 			b.Get(str(k)).PTTL(str(k))
 		}
-		results, err = c.standalone.Exec(ctx, *b, true)
+		results, err = c.standalone.Exec(req.ctx, *b, true)
 	}
-	c.release()
+	c.release(req)
 	if err != nil {
-		return nil, nil, c.requestError("mgetwithttl", err)
+		return nil, nil, requestError(ctx, "mgetwithttl", err)
 	}
 	return valuesAndTTLs(results, len(keys))
 }

@@ -59,8 +59,11 @@ type Client struct {
 	// own limit instead of queueing them.
 	slots chan struct{}
 	// done is closed by Close, which wakes every caller waiting for a slot.
-	done      chan struct{}
-	closed    atomic.Bool
+	done   chan struct{}
+	closed atomic.Bool
+	// closeMu is held for writing while Close sets closed, and for reading
+	// while a request is abandoned (see begin).
+	closeMu   sync.RWMutex
 	closeOnce sync.Once
 	// abandonedUntil is the time, in Unix nanoseconds, by which GLIDE's core
 	// will have replied to or timed out every request left to it after its
@@ -116,7 +119,9 @@ func New(cfg Config) (*Client, error) {
 // Standalone returns the underlying GLIDE client in Standalone mode, and nil
 // in Cluster mode, for commands that kv.Client does not cover. Requests sent
 // through it bypass the in-flight bound of Config.MaxInFlight, and they fail
-// once Close has run.
+// once Close has run. Close does not wait for those that their context
+// abandoned, so one abandoned less than Config.RequestTimeout before Close
+// can leave a GLIDE goroutine behind (see Close).
 func (c *Client) Standalone() *glide.Client {
 	return c.standalone
 }
@@ -142,82 +147,66 @@ func (c *Client) Capabilities() kv.Capabilities {
 	return kv.Capabilities{TTL: true, Scan: true, Batch: true}
 }
 
-// Close closes the subscription connection, if any, after waiting for
-// handler calls in progress, and then the GLIDE client.
-// Requests still in flight and callers waiting for an in-flight slot return
-// an error wrapping kv.ErrClosed, as does every later call. Close is
-// idempotent and always returns nil.
+// Close closes the GLIDE client, then the subscription connection, if
+// any, after waiting for handler calls in progress. Requests still in
+// flight and callers waiting for an in-flight slot return an error
+// wrapping kv.ErrClosed, as does every later call. Close is idempotent and
+// always returns nil.
 //
-// When a request's context ended while GLIDE was waiting for its reply,
-// GLIDE v2.5 leaves a goroutine waiting for that reply, and the reply never
-// comes once the GLIDE client is closed. So Close first waits until
-// GLIDE's core has received a reply for each such request or timed it out:
-// Config.RequestTimeout after the request, or ConnectTimeout plus
-// RequestTimeout plus a second for SUBSCRIBE and UNSUBSCRIBE. Requests in
-// flight during that wait finish normally. Without recent cancellations
-// Close does not wait.
+// When a request's context ends while GLIDE waits for the reply, GLIDE
+// v2.5.3 returns at once but leaves a goroutine waiting for that reply,
+// and the reply never comes once the GLIDE client is closed. So Close
+// first waits until GLIDE's core has replied to or timed out each request
+// whose context ended before Close began: Config.RequestTimeout after the
+// request, or ConnectTimeout plus RequestTimeout plus a second for
+// SUBSCRIBE and UNSUBSCRIBE. Without such requests Close does not wait. A
+// request whose context ends after Close has begun no longer returns at
+// once: it returns when its reply arrives or when Close closes the GLIDE
+// client, with an error wrapping kv.ErrClosed.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		c.closeMu.Lock()
 		c.closed.Store(true)
+		c.closeMu.Unlock()
 		close(c.done)
 		c.waitAbandoned()
-		c.pubsub.close()
+		// The GLIDE client goes first, so that requests whose context ended
+		// during Close do not wait for a slow subscription handler.
 		c.cmd.Close()
+		c.pubsub.close()
 		c.scripts.close()
 	})
 	return nil
 }
 
-// waitAbandoned waits until every request abandoned by its context has
-// been replied to or timed out by GLIDE's core. Requests in flight when Close
-// began can still be abandoned while it waits, hence the loop. No new
-// request starts after Close.
-func (c *Client) waitAbandoned() {
-	// The core starts a request's timer when it receives the request, just
-	// before the caller could abandon it. The margin covers the callback.
-	const margin = 20 * time.Millisecond
-	for {
-		until := c.abandonedUntil.Load()
-		if until == 0 {
-			return
-		}
-		wait := time.Until(time.Unix(0, until).Add(margin))
-		if wait <= 0 {
-			return
-		}
-		time.Sleep(wait)
-		if c.abandonedUntil.Load() == until {
-			return
-		}
-	}
-}
-
-// acquire takes an in-flight slot, waiting under ctx while all are taken.
-func (c *Client) acquire(ctx context.Context) error {
+// acquire takes an in-flight slot, waiting under ctx while all are taken,
+// and begins a request bounded by Config.RequestTimeout.
+func (c *Client) acquire(ctx context.Context) (request, error) {
 	if c.closed.Load() {
-		return kv.ErrClosed
+		return request{}, kv.ErrClosed
 	}
 	// A context that has already ended never reaches GLIDE, so it cannot
 	// leave an abandoned request behind.
 	if err := ctx.Err(); err != nil {
-		return err
+		return request{}, err
 	}
 	select {
 	case c.slots <- struct{}{}:
-		return nil
+		return c.begin(ctx, c.cfg.RequestTimeout), nil
 	default:
 	}
 	select {
 	case c.slots <- struct{}{}:
-		return nil
+		return c.begin(ctx, c.cfg.RequestTimeout), nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return request{}, ctx.Err()
 	case <-c.done:
-		return kv.ErrClosed
+		return request{}, kv.ErrClosed
 	}
 }
 
-func (c *Client) release() {
+func (c *Client) release(r request) {
+	c.end(r)
 	<-c.slots
 }
 

@@ -39,13 +39,14 @@ func pxExpiry(d time.Duration) *options.Expiry {
 
 // Get returns a copy of the value stored under key.
 func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return nil, false, opError("get", err)
 	}
-	r, err := c.cmd.Get(ctx, str(key))
-	c.release()
+	r, err := c.cmd.Get(req.ctx, str(key))
+	c.release(req)
 	if err != nil {
-		return nil, false, c.requestError("get", err)
+		return nil, false, requestError(ctx, "get", err)
 	}
 	if r.IsNil() {
 		return nil, false, nil
@@ -62,18 +63,19 @@ func (c *Client) Set(ctx context.Context, key, value []byte, ttlIn time.Duration
 	if err != nil {
 		return opError("set", err)
 	}
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return opError("set", err)
 	}
 	if d == 0 {
-		_, err = c.cmd.Set(ctx, str(key), str(value))
+		_, err = c.cmd.Set(req.ctx, str(key), str(value))
 	} else {
 		opts := options.SetOptions{Expiry: pxExpiry(d)}
-		_, err = c.cmd.SetWithOptions(ctx, str(key), str(value), opts)
+		_, err = c.cmd.SetWithOptions(req.ctx, str(key), str(value), opts)
 	}
-	c.release()
+	c.release(req)
 	if err != nil {
-		return c.requestError("set", err)
+		return requestError(ctx, "set", err)
 	}
 	return nil
 }
@@ -88,52 +90,56 @@ func (c *Client) SetNX(ctx context.Context, key, value []byte, ttlIn time.Durati
 	if d > 0 {
 		opts.Expiry = pxExpiry(d)
 	}
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return false, opError("setnx", err)
 	}
-	r, err := c.cmd.SetWithOptions(ctx, str(key), str(value), opts)
-	c.release()
+	r, err := c.cmd.SetWithOptions(req.ctx, str(key), str(value), opts)
+	c.release(req)
 	if err != nil {
-		return false, c.requestError("setnx", err)
+		return false, requestError(ctx, "setnx", err)
 	}
 	return !r.IsNil(), nil
 }
 
 // Delete removes key with DEL.
 func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return false, opError("delete", err)
 	}
-	n, err := c.cmd.Del(ctx, []string{str(key)})
-	c.release()
+	n, err := c.cmd.Del(req.ctx, []string{str(key)})
+	c.release(req)
 	if err != nil {
-		return false, c.requestError("delete", err)
+		return false, requestError(ctx, "delete", err)
 	}
 	return n > 0, nil
 }
 
 // Exists reports whether key exists, with EXISTS.
 func (c *Client) Exists(ctx context.Context, key []byte) (bool, error) {
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return false, opError("exists", err)
 	}
-	n, err := c.cmd.Exists(ctx, []string{str(key)})
-	c.release()
+	n, err := c.cmd.Exists(req.ctx, []string{str(key)})
+	c.release(req)
 	if err != nil {
-		return false, c.requestError("exists", err)
+		return false, requestError(ctx, "exists", err)
 	}
 	return n > 0, nil
 }
 
 // TTL returns the remaining time to live of key, read with PTTL.
 func (c *Client) TTL(ctx context.Context, key []byte) (time.Duration, bool, error) {
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return 0, false, opError("ttl", err)
 	}
-	ms, err := c.cmd.PTTL(ctx, str(key))
-	c.release()
+	ms, err := c.cmd.PTTL(req.ctx, str(key))
+	c.release(req)
 	if err != nil {
-		return 0, false, c.requestError("ttl", err)
+		return 0, false, requestError(ctx, "ttl", err)
 	}
 	switch {
 	case ms == -2:
@@ -151,14 +157,15 @@ func (c *Client) Expire(ctx context.Context, key []byte, ttlIn time.Duration) (b
 	if err != nil {
 		return false, opError("expire", err)
 	}
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return false, opError("expire", err)
 	}
 	// PExpire sends d in whole milliseconds, which ForExpire has rounded to.
-	ok, err := c.cmd.PExpire(ctx, str(key), d)
-	c.release()
+	ok, err := c.cmd.PExpire(req.ctx, str(key), d)
+	c.release(req)
 	if err != nil {
-		return false, c.requestError("expire", err)
+		return false, requestError(ctx, "expire", err)
 	}
 	return ok, nil
 }
@@ -166,22 +173,23 @@ func (c *Client) Expire(ctx context.Context, key []byte, ttlIn time.Duration) (b
 // Incr adds one to the integer under key with INCR. It returns an error
 // wrapping kv.ErrNotInteger when the server rejects the value.
 func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return 0, opError("incr", err)
 	}
-	n, err := c.cmd.Incr(ctx, str(key))
-	c.release()
+	n, err := c.cmd.Incr(req.ctx, str(key))
+	c.release(req)
 	if err != nil {
-		return 0, c.incrError("incr", err)
+		return 0, incrError(ctx, "incr", err)
 	}
 	return n, nil
 }
 
-func (c *Client) incrError(op string, err error) error {
+func incrError(ctx context.Context, op string, err error) error {
 	if isNotInteger(err) {
 		return opError(op, kv.ErrNotInteger)
 	}
-	return c.requestError(op, err)
+	return requestError(ctx, op, err)
 }
 
 // resultBytes converts a GLIDE string result to the kv form: nil for a

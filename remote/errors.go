@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	glide "github.com/valkey-io/valkey-glide/go/v2"
 
@@ -19,13 +18,25 @@ func opError(op string, err error) error {
 	return fmt.Errorf("kv: remote: %s: %w", op, err)
 }
 
+// requestError maps an error from a GLIDE request sent for a caller whose
+// context is ctx. GLIDE gets a context of its own (see begin), which ends
+// with context.Canceled even when ctx passed its deadline, so the caller
+// gets ctx.Err() in its place.
+func requestError(ctx context.Context, op string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return opError(op, ctxErr)
+		}
+	}
+	return glideError(op, err)
+}
+
 // glideError maps an error returned by GLIDE to the kv contract:
 //   - *glide.ClosingError (the client was closed, before or during the
 //     request) wraps kv.ErrClosed;
 //   - *glide.TimeoutError (the request timeout ran out) wraps both the
 //     GLIDE error and context.DeadlineExceeded;
-//   - context errors, which GLIDE returns unwrapped when ctx ends first,
-//     stay as they are.
+//   - context errors stay as they are.
 //
 // Everything else keeps GLIDE's message, which for a server error is the
 // server's own text, because GLIDE v2.5 returns server errors as plain
@@ -40,29 +51,6 @@ func glideError(op string, err error) error {
 		return fmt.Errorf("kv: remote: %s: %w (%w)", op, err, context.DeadlineExceeded)
 	}
 	return opError(op, err)
-}
-
-// requestError maps an error from a GLIDE request with glideError, and
-// notes a request whose context ended while GLIDE was waiting for the
-// reply. GLIDE then returns at once but leaves a goroutine waiting for that
-// reply, which Close must let finish (see Client.Close).
-func (c *Client) requestError(op string, err error) error {
-	return c.requestErrorWithin(op, err, c.cfg.RequestTimeout)
-}
-
-// requestErrorWithin is requestError for a request that GLIDE's core
-// replies to or times out within bound.
-func (c *Client) requestErrorWithin(op string, err error, bound time.Duration) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		until := time.Now().Add(bound).UnixNano()
-		for {
-			old := c.abandonedUntil.Load()
-			if old >= until || c.abandonedUntil.CompareAndSwap(old, until) {
-				break
-			}
-		}
-	}
-	return glideError(op, err)
 }
 
 // isNotInteger reports whether err is the server's reply to INCR on a value

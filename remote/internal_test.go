@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/derp-kv/kv"
 	"github.com/derp-kv/kv/internal/valkeytest"
@@ -102,6 +103,139 @@ func TestCanceledRequestThenClose(t *testing.T) {
 	require.NoError(t, c.Close())
 	assert.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond,
 		"Close waits for GLIDE's request timeout after a cancellation")
+}
+
+// TestCancelDuringCloseLeavesNoGoroutine cancels a request after Close has
+// begun, while a subscription handler is still running. GLIDE must not
+// abandon that request, because Close would not wait for the goroutine
+// GLIDE leaves behind.
+func TestCancelDuringCloseLeavesNoGoroutine(t *testing.T) {
+	s := privateServer(t)
+	cfg := Config{RequestTimeout: 2 * time.Second}
+	cfg.Addresses = []Address{{Host: s.Host, Port: s.Port}}
+	c, err := New(cfg)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = c.Exists(ctx, []byte("warm-up"))
+	require.NoError(t, err)
+	before := goleak.IgnoreCurrent()
+
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	_, err = c.Subscribe(ctx, "ch", func([]byte) {
+		entered <- struct{}{}
+		<-release
+	})
+	require.NoError(t, err)
+	require.NoError(t, c.Publish(ctx, "ch", []byte("m")))
+	<-entered
+
+	_, err = s.CLI("CLIENT", "PAUSE", "1500")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = s.CLI("CLIENT", "UNPAUSE") })
+	getCtx, cancelGet := context.WithCancel(context.Background())
+	defer cancelGet()
+	getDone := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(getCtx, []byte("k"))
+		getDone <- err
+	}()
+	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // lets the GET reach the server
+
+	closed := make(chan struct{})
+	go func() {
+		_ = c.Close()
+		close(closed)
+	}()
+	require.Eventually(t, c.closed.Load, 5*time.Second, time.Millisecond)
+	cancelGet()
+	close(release)
+	require.ErrorIs(t, <-getDone, kv.ErrClosed)
+	<-closed
+
+	// The pause ends and the request timeout passes, so GLIDE's core has
+	// replied to every request it was sent.
+	time.Sleep(cfg.RequestTimeout + time.Second)
+	require.NoError(t, goleak.Find(before), "goroutines left behind by Close")
+}
+
+// TestCancelDuringCloseReturnsErrClosed checks both sides of the rule in
+// begin: Close waits for a request abandoned before it began, and a
+// request whose context ends after it began stays with GLIDE until Close
+// fails it.
+func TestCancelDuringCloseReturnsErrClosed(t *testing.T) {
+	s := privateServer(t)
+	cfg := Config{RequestTimeout: time.Second}
+	cfg.Addresses = []Address{{Host: s.Host, Port: s.Port}}
+	c, err := New(cfg)
+	require.NoError(t, err)
+	// Subscribing opens the subscription client now, because the pause
+	// would hold up its handshake.
+	_, err = c.Subscribe(context.Background(), "open", func([]byte) {})
+	require.NoError(t, err)
+	before := goleak.IgnoreCurrent()
+
+	_, err = s.CLI("CLIENT", "PAUSE", "3000")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = s.CLI("CLIENT", "UNPAUSE") })
+
+	// The first Get is abandoned before Close, so Close waits for GLIDE's
+	// core to time it out, about RequestTimeout from now.
+	abandonedCtx, cancelAbandoned := context.WithCancel(context.Background())
+	abandonedDone := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(abandonedCtx, []byte("k"))
+		abandonedDone <- err
+	}()
+	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // lets the GET reach the server
+	cancelAbandoned()
+	abandonedAt := time.Now()
+	require.ErrorIs(t, <-abandonedDone, context.Canceled)
+
+	// The second Get and the Subscribe start later, so that their own
+	// timeouts run out only after Close has closed GLIDE.
+	time.Sleep(300 * time.Millisecond)
+	getCtx, cancelGet := context.WithCancel(context.Background())
+	defer cancelGet()
+	getDone := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(getCtx, []byte("k"))
+		getDone <- err
+	}()
+	subscribeCtx, cancelSubscribe := context.WithCancel(context.Background())
+	defer cancelSubscribe()
+	subscribeDone := make(chan error, 1)
+	go func() {
+		_, err := c.Subscribe(subscribeCtx, "paused", func([]byte) {})
+		subscribeDone <- err
+	}()
+	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // lets the GET and SUBSCRIBE reach the server
+
+	closed := make(chan struct{})
+	go func() {
+		_ = c.Close()
+		close(closed)
+	}()
+	require.Eventually(t, c.closed.Load, 5*time.Second, time.Millisecond)
+	cancelGet()
+	cancelSubscribe()
+	err = <-getDone
+	require.ErrorIs(t, err, kv.ErrClosed, "a Get cancelled during Close")
+	assert.True(t, strings.HasPrefix(err.Error(), "kv: remote: get: "), err.Error())
+	err = <-subscribeDone
+	require.ErrorIs(t, err, kv.ErrClosed, "a Subscribe cancelled during Close")
+	assert.True(t, strings.HasPrefix(err.Error(), "kv: remote: subscribe: "), err.Error())
+	<-closed
+	assert.GreaterOrEqual(t, time.Since(abandonedAt), cfg.RequestTimeout,
+		"Close waits for the request abandoned before it")
+
+	// The pause ends and the request timeouts pass, so GLIDE's core has
+	// replied to every request it was sent.
+	time.Sleep(3 * time.Second)
+	require.NoError(t, goleak.Find(before), "goroutines left behind by Close")
 }
 
 func TestEscapeGlob(t *testing.T) {

@@ -43,18 +43,18 @@ func (p *pubsub) init() {
 // Publish sends message on channel with PUBLISH. In Cluster mode it is the
 // classic, cluster-wide PUBLISH, not the sharded SPUBLISH.
 func (c *Client) Publish(ctx context.Context, channel string, message []byte) error {
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return opError("publish", err)
 	}
-	var err error
 	if c.cluster != nil {
-		_, err = c.cluster.Publish(ctx, channel, str(message), false)
+		_, err = c.cluster.Publish(req.ctx, channel, str(message), false)
 	} else {
-		_, err = c.standalone.Publish(ctx, channel, str(message))
+		_, err = c.standalone.Publish(req.ctx, channel, str(message))
 	}
-	c.release()
+	c.release(req)
 	if err != nil {
-		return c.requestError("publish", err)
+		return requestError(ctx, "publish", err)
 	}
 	return nil
 }
@@ -72,6 +72,9 @@ func (c *Client) Publish(ctx context.Context, channel string, message []byte) er
 func (c *Client) Subscribe(ctx context.Context, channel string, handler func(message []byte)) (kv.Subscription, error) {
 	if handler == nil {
 		panic("kv: remote: subscribe: nil handler")
+	}
+	if c.closed.Load() {
+		return nil, opError("subscribe", kv.ErrClosed)
 	}
 	// As in acquire, a context that has already ended never reaches GLIDE.
 	if err := ctx.Err(); err != nil {
@@ -93,12 +96,15 @@ func (c *Client) Subscribe(ctx context.Context, channel string, handler func(mes
 		if err := ctx.Err(); err != nil {
 			return nil, opError("subscribe", err)
 		}
-		if err := client.Subscribe(ctx, []string{channel}, c.pubsubTimeoutMs(ctx)); err != nil {
+		req := c.begin(ctx, c.pubsubBound())
+		err := client.Subscribe(req.ctx, []string{channel}, c.pubsubTimeoutMs(ctx))
+		c.end(req)
+		if err != nil {
 			// A blocking subscribe that fails or times out has already
 			// recorded the channel as wanted, and GLIDE would keep trying to
 			// subscribe in the background.
 			_ = client.UnsubscribeLazy(context.Background(), []string{channel})
-			return nil, c.requestErrorWithin("subscribe", err, c.pubsubBound())
+			return nil, requestError(ctx, "subscribe", err)
 		}
 	}
 
@@ -211,13 +217,14 @@ func (p *pubsub) close() {
 	clear(p.handlers)
 	p.mu.Unlock()
 
-	for _, s := range subs {
-		s.markClosed()
-	}
-	// Closing the GLIDE client also ends a SUBSCRIBE still waiting for its
-	// confirmation, which releases opMu.
+	// Closing the GLIDE client fails a SUBSCRIBE or UNSUBSCRIBE still
+	// waiting for its confirmation, which releases opMu. It goes before the
+	// wait for handlers, so that a slow handler does not delay that.
 	if client != nil {
 		client.Close()
+	}
+	for _, s := range subs {
+		s.markClosed()
 	}
 }
 
@@ -278,13 +285,15 @@ func (s *subscription) Close() error {
 		return nil
 	}
 
-	timeout := s.client.cfg.ConnectTimeout + s.client.cfg.RequestTimeout
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	c := s.client
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout+c.cfg.RequestTimeout)
 	defer cancel()
-	err := client.Unsubscribe(ctx, []string{s.channel}, s.client.pubsubTimeoutMs(ctx))
+	req := c.begin(ctx, c.pubsubBound())
+	err := client.Unsubscribe(req.ctx, []string{s.channel}, c.pubsubTimeoutMs(ctx))
+	c.end(req)
 	var closing *glide.ClosingError
 	if err != nil && !errors.As(err, &closing) {
-		return s.client.requestErrorWithin("unsubscribe", err, s.client.pubsubBound())
+		return requestError(ctx, "unsubscribe", err)
 	}
 	return nil
 }

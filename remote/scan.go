@@ -64,13 +64,14 @@ func (c *Client) scanStandalone(ctx context.Context, pattern string, emit func([
 	opts := *options.NewScanOptions().SetMatch(pattern).SetCount(scanCount)
 	cursor := models.NewCursor()
 	for {
-		if err := c.acquire(ctx); err != nil {
+		req, err := c.acquire(ctx)
+		if err != nil {
 			return opError("scan", err)
 		}
-		r, err := c.standalone.ScanWithOptions(ctx, cursor, opts)
-		c.release()
+		r, err := c.standalone.ScanWithOptions(req.ctx, cursor, opts)
+		c.release(req)
 		if err != nil {
-			return c.requestError("scan", err)
+			return requestError(ctx, "scan", err)
 		}
 		if !emit(r.Data) || r.Cursor.IsFinished() {
 			return nil
@@ -85,13 +86,14 @@ func (c *Client) scanCluster(ctx context.Context, pattern string, emit func([]st
 	opts := *options.NewClusterScanOptions().SetMatch(pattern).SetCount(scanCount)
 	cursor := models.NewClusterScanCursor()
 	for {
-		if err := c.acquire(ctx); err != nil {
+		req, err := c.acquire(ctx)
+		if err != nil {
 			return opError("scan", err)
 		}
-		r, err := c.cluster.ScanWithOptions(ctx, cursor, opts)
-		c.release()
+		r, err := c.cluster.ScanWithOptions(req.ctx, cursor, opts)
+		c.release(req)
 		if err != nil {
-			return c.requestError("scan", err)
+			return requestError(ctx, "scan", err)
 		}
 		if !emit(r.Keys) || r.Cursor.IsFinished() {
 			return nil

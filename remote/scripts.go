@@ -81,13 +81,14 @@ func (s scripts) close() {
 // invoke runs script s on key and maps its errors, including a failed
 // INCR inside the script to kv.ErrNotInteger.
 func (c *Client) invoke(ctx context.Context, op string, s *options.Script, key string, args ...string) (any, error) {
-	if err := c.acquire(ctx); err != nil {
+	req, err := c.acquire(ctx)
+	if err != nil {
 		return nil, opError(op, err)
 	}
-	r, err := c.cmd.InvokeScriptWithOptions(ctx, *s, options.ScriptOptions{Keys: []string{key}, Args: args})
-	c.release()
+	r, err := c.cmd.InvokeScriptWithOptions(req.ctx, *s, options.ScriptOptions{Keys: []string{key}, Args: args})
+	c.release(req)
 	if err != nil {
-		return nil, c.incrError(op, err)
+		return nil, incrError(ctx, op, err)
 	}
 	return r, nil
 }
