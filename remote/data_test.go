@@ -3,6 +3,7 @@ package remote_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -136,6 +137,61 @@ func TestTTLInMilliseconds(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, set)
 			requireTTLIn(t, c, nx, 1100*time.Millisecond, 1200*time.Millisecond)
+		})
+	}
+}
+
+func TestMSetDuplicateKeyLastWins(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := testContext(t)
+			c := newClient(t, mode.config())
+			for _, ttl := range []time.Duration{0, time.Minute} {
+				k := []byte(uniqueKey(t, "dup"))
+				items := []kv.Item{
+					{Key: k, Value: []byte("1")},
+					{Key: []byte(uniqueKey(t, "other")), Value: []byte("x")},
+					{Key: k, Value: []byte("2")},
+					{Key: k, Value: []byte("3")},
+				}
+				require.NoError(t, c.MSet(ctx, items, ttl))
+				v, found, err := c.Get(ctx, k)
+				require.NoError(t, err)
+				require.True(t, found)
+				assert.Equal(t, "3", string(v), "MSet with ttl %v", ttl)
+			}
+		})
+	}
+}
+
+// TestLargestTTL checks that the largest time.Duration reaches the server
+// as a ttl of about 292 years, without overflowing on the way.
+func TestLargestTTL(t *testing.T) {
+	const largest = time.Duration(math.MaxInt64)
+	const twoCenturies = 200 * 365 * 24 * time.Hour
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := testContext(t)
+			c := newClient(t, mode.config())
+			k := []byte(uniqueKey(t, "k"))
+
+			require.NoError(t, c.Set(ctx, k, []byte("v"), largest))
+			ttl, found, err := c.TTL(ctx, k)
+			require.NoError(t, err)
+			require.True(t, found)
+			assert.Greater(t, ttl, twoCenturies, "Set")
+
+			ok, err := c.Expire(ctx, k, largest)
+			require.NoError(t, err)
+			assert.True(t, ok, "Expire")
+
+			ok, err = c.CompareAndSwap(ctx, k, []byte("v"), []byte("w"), largest)
+			require.NoError(t, err)
+			assert.True(t, ok, "CompareAndSwap")
+
+			_, remaining, err := c.IncrWithTTL(ctx, []byte(uniqueKey(t, "n")), largest)
+			require.NoError(t, err)
+			assert.Greater(t, remaining, twoCenturies, "IncrWithTTL")
 		})
 	}
 }
@@ -277,6 +333,11 @@ func TestMGetWithTTL(t *testing.T) {
 			assert.LessOrEqual(t, ttls[0], time.Minute)
 			assert.Equal(t, kv.NoExpiry, ttls[2])
 			assert.Equal(t, kv.NoExpiry, ttls[3])
+
+			values, ttls, err = c.MGetWithTTL(ctx, [][]byte{empty, missing, empty})
+			require.NoError(t, err)
+			assert.Equal(t, [][]byte{{}, nil, {}}, values, "a repeated key")
+			assert.Equal(t, []time.Duration{kv.NoExpiry, 0, kv.NoExpiry}, ttls, "a repeated key")
 
 			values, ttls, err = c.MGetWithTTL(ctx, nil)
 			require.NoError(t, err)

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/derp-kv/kv"
+	"github.com/derp-kv/kv/internal/valkeytest"
+	"github.com/derp-kv/kv/remote"
 )
 
 func TestCompareAndSwap(t *testing.T) {
@@ -145,6 +147,43 @@ func TestConcurrentSwappers(t *testing.T) {
 				require.NoError(t, err)
 				require.True(t, ok)
 			}
+		})
+	}
+}
+
+// TestScriptsOutliveOtherClient checks that closing one client leaves the
+// Lua scripts usable by another client in the same process, even after the
+// server has flushed them (as after a restart, a failover or SCRIPT FLUSH)
+// and GLIDE must load them again.
+func TestScriptsOutliveOtherClient(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := testContext(t)
+			survivor := newClient(t, mode.config())
+			key := []byte(uniqueKey(t, "cas"))
+
+			other, err := remote.New(mode.config())
+			require.NoError(t, err)
+			_, err = other.CompareAndSwap(ctx, key, nil, []byte("a"), time.Minute)
+			require.NoError(t, err)
+			require.NoError(t, other.Close())
+
+			nodes := []*valkeytest.Server{standaloneServer}
+			if mode.name == "Cluster" {
+				nodes = clusterServers.Nodes
+			}
+			for _, n := range nodes {
+				_, err := n.CLI("SCRIPT", "FLUSH")
+				require.NoError(t, err)
+			}
+
+			ok, err := survivor.CompareAndSwap(ctx, key, []byte("a"), []byte("b"), time.Minute)
+			require.NoError(t, err, "CompareAndSwap")
+			assert.True(t, ok)
+			_, err = survivor.CompareAndDelete(ctx, key, []byte("b"))
+			require.NoError(t, err, "CompareAndDelete")
+			_, _, err = survivor.IncrWithTTL(ctx, []byte(uniqueKey(t, "n")), time.Minute)
+			require.NoError(t, err, "IncrWithTTL")
 		})
 	}
 }
