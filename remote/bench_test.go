@@ -9,12 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	glide "github.com/valkey-io/valkey-glide/go/v2"
-
-	"github.com/derp-kv/kv/remote"
 )
 
 // The benchmarks run each operation through remote.Client and through the
@@ -156,6 +153,24 @@ func BenchmarkPaired(b *testing.B) {
 				return err
 			},
 		},
+		{
+			// Get under a context that can end, as a request-scoped one
+			// can. Both sides create it, so only the wrapper's work on it
+			// counts in ours/raw.
+			"GetDeadline",
+			func(ctx context.Context, i int) error {
+				ctx, cancel := context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+				_, _, err := ours.Get(ctx, keys[i%benchKeys])
+				return err
+			},
+			func(ctx context.Context, i int) error {
+				ctx, cancel := context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+				_, err := raw.Get(ctx, names[i%benchKeys])
+				return err
+			},
+		},
 	}
 	for _, op := range ops {
 		for _, conc := range benchConcurrency {
@@ -185,34 +200,6 @@ func BenchmarkPaired(b *testing.B) {
 			})
 		}
 	}
-}
-
-// BenchmarkWrapperPath measures the work remote.Client adds to a Get,
-// apart from GLIDE's: the in-flight slot, the key's string view and the
-// copy of a 100-byte value. Compare it with the ns/op of BenchmarkGet.
-func BenchmarkWrapperPath(b *testing.B) {
-	key := []byte("bench:key")
-	value := string(make([]byte, 100))
-	slots := make(chan struct{}, remote.DefaultMaxInFlight)
-	ctx := context.Background()
-	var sink atomic.Int64
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if ctx.Err() != nil {
-				b.Fatal("context ended")
-			}
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-			}
-			k := unsafe.String(unsafe.SliceData(key), len(key))
-			v := []byte(value)
-			v[0]++ // a written copy cannot share the string's memory
-			<-slots
-			sink.Add(int64(len(k) + len(v)))
-		}
-	})
 }
 
 // timeChunk runs op n times from conc goroutines and returns the wall time.
