@@ -147,8 +147,8 @@ func (c *Client) Capabilities() kv.Capabilities {
 	return kv.Capabilities{TTL: true, Scan: true, Batch: true}
 }
 
-// Close closes the GLIDE client, then the subscription connection, if
-// any, after waiting for handler calls in progress. Requests still in
+// Close closes the GLIDE client and then the subscription connection, if
+// any, and waits for handler calls in progress. Requests still in
 // flight and callers waiting for an in-flight slot return an error
 // wrapping kv.ErrClosed, as does every later call. Close is idempotent and
 // always returns nil.
@@ -157,12 +157,13 @@ func (c *Client) Capabilities() kv.Capabilities {
 // v2.5.3 returns at once but leaves a goroutine waiting for that reply,
 // and the reply never comes once the GLIDE client is closed. So Close
 // first waits until GLIDE's core has replied to or timed out each request
-// whose context ended before Close began: Config.RequestTimeout after the
-// request, or ConnectTimeout plus RequestTimeout plus a second for
-// SUBSCRIBE and UNSUBSCRIBE. Without such requests Close does not wait. A
-// request whose context ends after Close has begun no longer returns at
-// once: it returns when its reply arrives or when Close closes the GLIDE
-// client, with an error wrapping kv.ErrClosed.
+// that GLIDE abandoned because its context ended before Close began:
+// Config.RequestTimeout after the request, or ConnectTimeout plus
+// RequestTimeout plus a second for SUBSCRIBE and UNSUBSCRIBE. Without such
+// requests Close does not wait. A request whose context ends after Close
+// has begun does not return at once. It returns when its reply arrives, or
+// with an error wrapping kv.ErrClosed when Close closes the GLIDE client
+// that carries it.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closeMu.Lock()
