@@ -66,8 +66,8 @@ func WithClaimLease(d time.Duration) DedupeOption {
 
 func newDedupeConfig(opts []DedupeOption) (dedupeConfig, error) {
 	cfg := dedupeConfig{prefix: DefaultDedupePrefix, ttl: DefaultDedupeTTL, lease: DefaultClaimLease}
-	for _, opt := range opts {
-		opt(&cfg)
+	if err := applyOptions("dedupe", &cfg, opts); err != nil {
+		return cfg, err
 	}
 	if cfg.ttl <= 0 || cfg.lease <= 0 {
 		return cfg, fmt.Errorf("kv: patterns: dedupe: ttl (%v) and claim lease (%v) must be positive", cfg.ttl, cfg.lease)

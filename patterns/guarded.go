@@ -73,8 +73,8 @@ func GuardedGet(ctx context.Context, c kv.Client, key []byte, ttl time.Duration,
 		panic("kv: patterns: guarded get: nil compute function")
 	}
 	cfg := guardConfig{lockTTL: guard.DefaultLockTTL, retryDelay: guard.DefaultRetryDelay}
-	for _, opt := range opts {
-		opt(&cfg)
+	if err := applyOptions("guarded get", &cfg, opts); err != nil {
+		return nil, err
 	}
 	if cfg.lockTTL <= 0 || cfg.retryDelay <= 0 {
 		return nil, fmt.Errorf("kv: patterns: guarded get: lock ttl (%v) and retry delay (%v) must be positive", cfg.lockTTL, cfg.retryDelay)

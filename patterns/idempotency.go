@@ -102,8 +102,8 @@ func newIdempotencyConfig(opts []IdempotencyOption) (idempotencyConfig, error) {
 		prefix:        DefaultIdempotencyPrefix,
 		wait:          true,
 	}
-	for _, opt := range opts {
-		opt(&cfg)
+	if err := applyOptions("idempotent execute", &cfg, opts); err != nil {
+		return cfg, err
 	}
 	if cfg.ttl <= 0 || cfg.processingTTL <= 0 {
 		return cfg, fmt.Errorf("kv: patterns: idempotent execute: ttl (%v) and processing ttl (%v) must be positive", cfg.ttl, cfg.processingTTL)

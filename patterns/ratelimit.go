@@ -116,12 +116,13 @@ func WithFailureMode(m FailureMode) RateLimitOption {
 // A client that lacks the optional interface the algorithm needs
 // (kv.TTLCounter for FixedWindow, kv.Swapper for GCRA) gets an error
 // wrapping kv.ErrUnsupported and a denial, whatever the FailureMode. So does
-// a caller whose ctx has ended, with an error wrapping ctx.Err(): the
-// backend did not fail, the caller gave up.
+// a caller whose ctx has ended, with an error wrapping ctx.Err(), because
+// the backend did not fail and the caller gave up. And so does a call on a
+// closed client, with an error wrapping kv.ErrClosed.
 func RateLimit(ctx context.Context, c kv.Client, key string, limit int, window time.Duration, opts ...RateLimitOption) (RateLimitResult, error) {
 	cfg := rateLimitConfig{prefix: DefaultRateLimitPrefix}
-	for _, opt := range opts {
-		opt(&cfg)
+	if err := applyOptions("rate limit", &cfg, opts); err != nil {
+		return RateLimitResult{Limit: limit}, err
 	}
 	if limit <= 0 {
 		return RateLimitResult{Limit: limit}, fmt.Errorf("kv: patterns: rate limit: limit %d is not positive", limit)
@@ -148,6 +149,11 @@ func RateLimit(ctx context.Context, c kv.Client, key string, limit int, window t
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return RateLimitResult{Limit: limit}, fmt.Errorf("kv: patterns: rate limit: %w", ctxErr)
+	}
+	if errors.Is(err, kv.ErrClosed) {
+		// A closed client is the caller's mistake, not an outage that
+		// FailOpen should ride out.
+		return RateLimitResult{Limit: limit}, fmt.Errorf("kv: patterns: rate limit: %w", err)
 	}
 	return failureResult(limit, cfg.failure), fmt.Errorf("%w: %w", ErrRateLimitUnavailable, err)
 }

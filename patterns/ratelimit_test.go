@@ -303,3 +303,25 @@ func TestRateLimitCancelledContextDenies(t *testing.T) {
 		}
 	})
 }
+
+func TestRateLimitClosedClientDenies(t *testing.T) {
+	c := connectLocal(t)
+	require.NoError(t, c.Close())
+	res, err := patterns.RateLimit(testContext(t), c, uniqueKey(t), 10, time.Minute, patterns.WithFailureMode(patterns.FailOpen))
+	require.ErrorIs(t, err, kv.ErrClosed)
+	assert.NotErrorIs(t, err, patterns.ErrRateLimitUnavailable, "a closed client is no outage")
+	assert.False(t, res.Allowed, "a closed client must not let requests through")
+}
+
+func TestPatternsRejectNilOption(t *testing.T) {
+	c := connectLocal(t)
+	ctx := testContext(t)
+	_, err := patterns.RateLimit(ctx, c, uniqueKey(t), 10, time.Minute, nil)
+	assert.ErrorContains(t, err, "kv: patterns: rate limit: option 0 is nil")
+	_, err = patterns.GuardedGet(ctx, c, []byte(uniqueKey(t)), time.Minute, func(context.Context) ([]byte, error) { return nil, nil }, nil)
+	assert.ErrorContains(t, err, "kv: patterns: guarded get: option 0 is nil")
+	_, err = patterns.IdempotentExecute(ctx, c, uniqueKey(t), func(context.Context) (int, error) { return 1, nil }, nil)
+	assert.ErrorContains(t, err, "kv: patterns: idempotent execute: option 0 is nil")
+	_, err = patterns.AlreadyProcessed(ctx, c, uniqueKey(t), nil)
+	assert.ErrorContains(t, err, "kv: patterns: dedupe: option 0 is nil")
+}

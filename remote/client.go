@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -283,9 +284,10 @@ func tlsConfig(cfg Config) *config.TlsConfiguration {
 
 // connectError describes a failure to create a GLIDE client with the
 // addresses tried, and removes the password should the server or GLIDE have
-// echoed it.
+// echoed it. GLIDE v2.5.3 ends some of these messages with a newline, which
+// would split a log line, so surrounding space is trimmed.
 func connectError(cfg Config, err error) error {
-	msg := scrub(err.Error(), cfg.Password)
+	msg := strings.TrimSpace(scrub(err.Error(), cfg.Password))
 	return fmt.Errorf("kv: remote: connect to %s (%s): %s", addressList(cfg.Addresses), cfg.Mode, msg)
 }
 

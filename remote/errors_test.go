@@ -43,6 +43,7 @@ func TestNewClosedPort(t *testing.T) {
 			t.Log(msg)
 			assert.Contains(t, msg, fmt.Sprintf("kv: remote: connect to 127.0.0.1:%d (%s): ", port, mode))
 			assert.NotContains(t, msg, secret)
+			assert.Equal(t, strings.TrimSpace(msg), msg, "the message must fit one log line")
 		})
 	}
 }

@@ -25,7 +25,11 @@ import (
 // The stored value goes through Set, so it invalidates the key in every
 // process like any write. GetOrCompute needs an L2 that implements
 // kv.Swapper, and returns an error wrapping kv.ErrUnsupported otherwise.
+// It panics when compute is nil, as patterns.GuardedGet does.
 func (c *Client) GetOrCompute(ctx context.Context, key []byte, ttl time.Duration, compute func(ctx context.Context) ([]byte, error)) ([]byte, error) {
+	if compute == nil {
+		panic("kv: tiered: getorcompute: nil compute function")
+	}
 	if c.closed.Load() {
 		return nil, c.closedError("getorcompute")
 	}

@@ -76,13 +76,17 @@ type Client struct {
 // closes both, and nothing else may write to l1, whose entries carry a
 // header of their own. With invalidation on (the default), l2 must
 // implement kv.Publisher and kv.Subscriber, and New subscribes before it
-// returns. GetOrCompute needs l2 to implement kv.Swapper.
+// returns. GetOrCompute needs l2 to implement kv.Swapper. When New returns
+// an error, l1 and l2 stay open and remain the caller's to close.
 func New(l1, l2 kv.Client, opts ...Option) (*Client, error) {
 	if l1 == nil || l2 == nil {
 		return nil, errors.New("kv: tiered: new: l1 and l2 are required")
 	}
 	o := defaultOptions()
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("kv: tiered: new: option %d is nil", i)
+		}
 		opt(&o)
 	}
 	if err := o.validate(); err != nil {

@@ -76,6 +76,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{"zero queue", WithWorkers(4, 0)},
 		{"zero batch", WithBatching(0, 1)},
 		{"zero lock TTL", WithLockTTL(0)},
+		{"nil option", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,6 +89,15 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 			assert.Contains(t, err.Error(), "kv: tiered: new:")
 		})
 	}
+}
+
+func TestGetOrComputeNilComputePanics(t *testing.T) {
+	c, err := New(newLocal(t), newLocal(t), WithoutInvalidation())
+	require.NoError(t, err)
+	defer c.Close()
+	assert.PanicsWithValue(t, "kv: tiered: getorcompute: nil compute function", func() {
+		_, _ = c.GetOrCompute(context.Background(), []byte("k"), time.Minute, nil)
+	})
 }
 
 func TestNewWithoutPubSubNeedsOptOut(t *testing.T) {
