@@ -117,8 +117,10 @@ func (c *Client) startInvalidation() error {
 		return fmt.Errorf("kv: tiered: new: subscribe to %q: %w", c.opts.channel, err)
 	}
 	c.sub = s
-	c.wg.Add(1)
+	c.publishes = make(chan publishRequest)
+	c.wg.Add(2)
 	go c.heartbeats()
+	go c.publisher()
 	return nil
 }
 

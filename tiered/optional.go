@@ -35,7 +35,7 @@ func (c *Client) CompareAndSwap(ctx context.Context, key, old, value []byte, ttl
 	}
 	defer done()
 	swapped, err := s.CompareAndSwap(ctx, key, old, value, ttl)
-	c.invalidate(ctx, err, swapped || err != nil, key)
+	c.invalidate(err, swapped || err != nil, key)
 	return swapped, c.wrap(op, err)
 }
 
@@ -53,7 +53,7 @@ func (c *Client) CompareAndDelete(ctx context.Context, key, old []byte) (bool, e
 	}
 	defer done()
 	deleted, err := s.CompareAndDelete(ctx, key, old)
-	c.invalidate(ctx, err, deleted || err != nil, key)
+	c.invalidate(err, deleted || err != nil, key)
 	return deleted, c.wrap(op, err)
 }
 
@@ -70,7 +70,7 @@ func (c *Client) IncrWithTTL(ctx context.Context, key []byte, ttl time.Duration)
 	}
 	defer done()
 	n, remaining, err := tc.IncrWithTTL(ctx, key, ttl)
-	c.invalidate(ctx, err, true, key)
+	c.invalidate(err, true, key)
 	return n, remaining, c.wrap(op, err)
 }
 

@@ -62,13 +62,16 @@ type Client struct {
 	// writeMu orders the closed check of a write (read lock) before Close
 	// sets closed (write lock). Close's wait on writes therefore includes
 	// every write that passed the check.
-	writeMu  sync.RWMutex
-	writes   sync.WaitGroup // writes past their closed check; see beginWrite
-	stop     chan struct{}  // closed by Close; stops the heartbeat goroutine
-	wg       sync.WaitGroup
-	closeErr error
-	once     sync.Once
-	stats    counters
+	writeMu sync.RWMutex
+	writes  sync.WaitGroup // writes past their closed check; see beginWrite
+	stop    chan struct{}  // closed by Close; stops the heartbeat goroutine and the publisher
+	// publishes carries writes' invalidations to the publisher goroutine
+	// (see publishInvalidation). It is unbuffered.
+	publishes chan publishRequest
+	wg        sync.WaitGroup
+	closeErr  error
+	once      sync.Once
+	stats     counters
 }
 
 // New returns a Client with l1 as the in-process tier and l2 as the shared

@@ -30,7 +30,7 @@ func (c *Client) Set(ctx context.Context, key, value []byte, ttl time.Duration) 
 // close only after it.
 func (c *Client) set(ctx context.Context, key, value []byte, ttl time.Duration) error {
 	err := c.l2.Set(ctx, key, value, ttl)
-	c.invalidate(ctx, err, true, key)
+	c.invalidate(err, true, key)
 	return c.wrap("set", err)
 }
 
@@ -43,7 +43,7 @@ func (c *Client) SetNX(ctx context.Context, key, value []byte, ttl time.Duration
 	}
 	defer done()
 	set, err := c.l2.SetNX(ctx, key, value, ttl)
-	c.invalidate(ctx, err, set || err != nil, key)
+	c.invalidate(err, set || err != nil, key)
 	return set, c.wrap("setnx", err)
 }
 
@@ -55,7 +55,7 @@ func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
 	}
 	defer done()
 	deleted, err := c.l2.Delete(ctx, key)
-	c.invalidate(ctx, err, deleted || err != nil, key)
+	c.invalidate(err, deleted || err != nil, key)
 	return deleted, c.wrap("delete", err)
 }
 
@@ -74,7 +74,7 @@ func (c *Client) MSet(ctx context.Context, items []kv.Item, ttl time.Duration) e
 	for i, it := range items {
 		keys[i] = it.Key
 	}
-	c.invalidate(ctx, err, true, keys...)
+	c.invalidate(err, true, keys...)
 	return c.wrap("mset", err)
 }
 
@@ -86,7 +86,7 @@ func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
 	}
 	defer done()
 	n, err := c.l2.DeleteMany(ctx, keys)
-	c.invalidate(ctx, err, n > 0 || err != nil, keys...)
+	c.invalidate(err, n > 0 || err != nil, keys...)
 	return n, c.wrap("deletemany", err)
 }
 
@@ -99,7 +99,7 @@ func (c *Client) Expire(ctx context.Context, key []byte, ttl time.Duration) (boo
 	}
 	defer done()
 	ok, err := c.l2.Expire(ctx, key, ttl)
-	c.invalidate(ctx, err, ok || err != nil, key)
+	c.invalidate(err, ok || err != nil, key)
 	return ok, c.wrap("expire", err)
 }
 
@@ -111,7 +111,7 @@ func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
 	}
 	defer done()
 	n, err := c.l2.Incr(ctx, key)
-	c.invalidate(ctx, err, true, key)
+	c.invalidate(err, true, key)
 	return n, c.wrap("incr", err)
 }
 
@@ -124,7 +124,7 @@ func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
 // the old value. It runs even when the write failed, because a failed or
 // timed-out write may still have reached L2, and L1 must not keep a value L2
 // may no longer have.
-func (c *Client) invalidate(ctx context.Context, err error, changed bool, keys ...[]byte) {
+func (c *Client) invalidate(err error, changed bool, keys ...[]byte) {
 	if errors.Is(err, kv.ErrInvalidTTL) || errors.Is(err, kv.ErrNotInteger) {
 		return // rejected before or without changing anything
 	}
@@ -139,11 +139,9 @@ func (c *Client) invalidate(ctx context.Context, err error, changed bool, keys .
 	if !changed || c.pub == nil {
 		return
 	}
-	// The publish outlives a cancelled caller: the write may have landed, and
-	// other processes must hear of it.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.publishTimeout)
-	defer cancel()
-	c.publish(pctx, encodeInvalidation(c.origin, keys), len(keys))
+	// The publish does not take ctx: the write may have landed although the
+	// caller gave up, and other processes must hear of it.
+	c.publishInvalidation(keys)
 }
 
 // allL2Only reports whether every key is one that never enters L1.
