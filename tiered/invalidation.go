@@ -117,10 +117,8 @@ func (c *Client) startInvalidation() error {
 		return fmt.Errorf("kv: tiered: new: subscribe to %q: %w", c.opts.channel, err)
 	}
 	c.sub = s
-	c.publishes = make(chan publishRequest)
-	c.wg.Add(2)
+	c.wg.Add(1)
 	go c.heartbeats()
-	go c.publisher()
 	return nil
 }
 

@@ -2,75 +2,85 @@ package tiered
 
 import (
 	"context"
+	"sync"
 )
 
-// maxBatchKeys bounds the keys of one invalidation message, so that a
-// message stays far below what a subscriber must buffer.
-const maxBatchKeys = 512
-
-// publishRequest is one write's invalidation waiting for the publisher.
-type publishRequest struct {
+// publishBatch gathers the keys of writes that finished while a publish was
+// in flight, for the next publish.
+type publishBatch struct {
 	keys [][]byte
-	done chan struct{} // closed once the keys are published or the publish failed
+	// turn is closed when the publish in flight has finished and the write
+	// that created the batch may publish it.
+	turn chan struct{}
+	// done is closed once the batch is published, or the publish failed.
+	done chan struct{}
+}
+
+// publishQueue lets concurrent writes share invalidation publishes.
+type publishQueue struct {
+	mu       sync.Mutex
+	inFlight bool          // a publish is in flight
+	next     *publishBatch // keys waiting for the next publish, or nil
 }
 
 // publishInvalidation sends keys to every other process and returns once
 // they are published, or the publish failed and was counted and logged.
 //
 // GLIDE pays a large fixed cost per call, so a PUBLISH per write would make
-// a write cost two L2 calls. Writes that finish while a publish is in
-// flight therefore wait for the publisher goroutine, which sends all their
-// keys in one message: a group commit. A write still returns only after
-// its own invalidation is out, as it did with a publish of its own.
+// every write cost two L2 calls. A write that finds no publish in flight
+// publishes its keys at once, in its own goroutine. Writes that finish
+// while a publish is in flight add their keys to one batch, which the first
+// of them publishes when that publish ends: a group commit. Either way a
+// write returns only after a message with its keys is out.
 func (c *Client) publishInvalidation(keys [][]byte) {
-	r := publishRequest{keys: keys, done: make(chan struct{})}
-	select {
-	case c.publishes <- r:
-		<-r.done
-	case <-c.stop:
-		// The publisher has stopped: only the guard's stores can still
-		// write while Close winds down, and they publish on their own.
+	q := &c.publishes
+	q.mu.Lock()
+	if !q.inFlight {
+		q.inFlight = true
+		q.mu.Unlock()
 		c.publishNow(keys)
+		c.endPublish()
+		return
 	}
+	batch, first := q.next, false
+	if batch == nil {
+		batch = &publishBatch{turn: make(chan struct{}), done: make(chan struct{})}
+		q.next, first = batch, true
+	}
+	batch.keys = append(batch.keys, keys...)
+	q.mu.Unlock()
+
+	if !first {
+		<-batch.done
+		return
+	}
+	// endPublish took the batch out of the queue before closing turn, so
+	// no write adds keys to it any more.
+	<-batch.turn
+	c.publishNow(batch.keys)
+	close(batch.done)
+	c.endPublish()
 }
 
-// publisher sends the keys of every waiting publishRequest in one message,
-// until Close stops it. Close stops it only after every write has
-// returned, and publishInvalidation never hands it a request after that,
-// because c.publishes is unbuffered.
-func (c *Client) publisher() {
-	defer c.wg.Done()
-	var batch []publishRequest
-	var keys [][]byte
-	for {
-		select {
-		case r := <-c.publishes:
-			batch, keys = append(batch[:0], r), append(keys[:0], r.keys...)
-		case <-c.stop:
-			return
-		}
-		// Take every request that waited while the previous publish was
-		// in flight, without waiting for more.
-	collect:
-		for len(keys) < maxBatchKeys {
-			select {
-			case r := <-c.publishes:
-				batch = append(batch, r)
-				keys = append(keys, r.keys...)
-			default:
-				break collect
-			}
-		}
-		c.publishNow(keys)
-		for _, r := range batch {
-			close(r.done)
-		}
-		clear(batch)
-		clear(keys)
+// endPublish ends the publish in flight and passes the turn to the waiting
+// batch, if any, which then becomes the publish in flight.
+func (c *Client) endPublish() {
+	q := &c.publishes
+	q.mu.Lock()
+	batch := q.next
+	q.next = nil
+	if batch == nil {
+		q.inFlight = false
+	}
+	q.mu.Unlock()
+	if batch != nil {
+		close(batch.turn)
 	}
 }
 
 // publishNow publishes keys in one message, bounded by the publish timeout.
+// It does not take the writer's context: the write may have landed although
+// the caller gave up, and other processes must hear of it.
 func (c *Client) publishNow(keys [][]byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.publishTimeout)
 	defer cancel()

@@ -64,10 +64,10 @@ type Client struct {
 	// every write that passed the check.
 	writeMu sync.RWMutex
 	writes  sync.WaitGroup // writes past their closed check; see beginWrite
-	stop    chan struct{}  // closed by Close; stops the heartbeat goroutine and the publisher
-	// publishes carries writes' invalidations to the publisher goroutine
-	// (see publishInvalidation). It is unbuffered.
-	publishes chan publishRequest
+	stop    chan struct{}  // closed by Close; stops the heartbeat goroutine
+	// publishes lets concurrent writes share invalidation publishes (see
+	// publishInvalidation).
+	publishes publishQueue
 	wg        sync.WaitGroup
 	closeErr  error
 	once      sync.Once
@@ -150,7 +150,9 @@ func (c *Client) Connect(ctx context.Context) error {
 // closes both tiers. Reads in flight return an error wrapping kv.ErrClosed,
 // and so does every later call. Close waits for writes in flight, so that
 // the invalidation of a write that reached L2 is published. That wait takes
-// at most the L2 request timeout plus the publish timeout. A GetOrCompute
+// at most the L2 request timeout plus twice the publish timeout, because a
+// write whose keys wait for a shared publish first waits for the one in
+// flight (see publishInvalidation). A GetOrCompute
 // whose compute is running is waited for too, because other processes wait
 // on its lock. Close is idempotent and returns the first error of the first
 // call.

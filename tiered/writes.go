@@ -139,8 +139,6 @@ func (c *Client) invalidate(err error, changed bool, keys ...[]byte) {
 	if !changed || c.pub == nil {
 		return
 	}
-	// The publish does not take ctx: the write may have landed although the
-	// caller gave up, and other processes must hear of it.
 	c.publishInvalidation(keys)
 }
 
