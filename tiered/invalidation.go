@@ -223,12 +223,17 @@ func (c *Client) lagLimit() time.Duration {
 	return c.opts.heartbeat * time.Duration(c.opts.missedHeartbeats)
 }
 
-// StalenessBound returns how long after another process's write to L2 this
-// Client may still return the old value from L1. With invalidation on, the
-// check of the heartbeats runs once per interval, so the bound is the lag
-// limit plus one interval: interval × (missed + 1), 4 s by default. It
-// assumes that the heartbeat goroutine and the message handlers get to run
-// on time; a process starved of CPU for longer can exceed it. Without
+// StalenessBound returns how long after another process's write returned
+// this Client may still return the old value from L1. With invalidation
+// on, the check of the heartbeats runs once per interval, so the bound is
+// the lag limit plus one interval: interval × (missed + 1), 4 s by default.
+// It counts from the return of the write, which comes after its
+// invalidation was published. Between the write reaching L2 and that
+// return, the writer's publish takes one or, when it waits for another
+// write's publish, two PUBLISH calls, which a slow L2 can stretch up to the
+// publish timeout each. The bound assumes that the heartbeat goroutine and
+// the message handlers get to run on time; a process starved of CPU for
+// longer can exceed it. Without
 // invalidation, and for writes made outside package tiered, the bound is
 // the L1 TTL cap.
 func (c *Client) StalenessBound() time.Duration {
