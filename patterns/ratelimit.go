@@ -116,9 +116,11 @@ func WithFailureMode(m FailureMode) RateLimitOption {
 // A client that lacks the optional interface the algorithm needs
 // (kv.TTLCounter for FixedWindow, kv.Swapper for GCRA) gets an error
 // wrapping kv.ErrUnsupported and a denial, whatever the FailureMode. So does
-// a caller whose ctx has ended, with an error wrapping ctx.Err(), because
-// the backend did not fail and the caller gave up. And so does a call on a
-// closed client, with an error wrapping kv.ErrClosed.
+// a caller whose ctx was cancelled, with an error wrapping
+// context.Canceled, because the backend did not fail and the caller gave
+// up, and a call on a closed client, with an error wrapping kv.ErrClosed.
+// A ctx whose deadline passes while the backend does not answer counts as
+// the backend failing: the FailureMode decides.
 func RateLimit(ctx context.Context, c kv.Client, key string, limit int, window time.Duration, opts ...RateLimitOption) (RateLimitResult, error) {
 	cfg := rateLimitConfig{prefix: DefaultRateLimitPrefix}
 	if err := applyOptions("rate limit", &cfg, opts); err != nil {
@@ -147,8 +149,10 @@ func RateLimit(ctx context.Context, c kv.Client, key string, limit int, window t
 	if err == nil || errors.Is(err, kv.ErrUnsupported) {
 		return res, err
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return RateLimitResult{Limit: limit}, fmt.Errorf("kv: patterns: rate limit: %w", ctxErr)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// The caller gave up. A deadline that ran out, by contrast, is how
+		// a caller sees a backend that hangs, which the FailureMode covers.
+		return RateLimitResult{Limit: limit}, fmt.Errorf("kv: patterns: rate limit: %w", ctx.Err())
 	}
 	if errors.Is(err, kv.ErrClosed) {
 		// A closed client is the caller's mistake, not an outage that

@@ -325,3 +325,32 @@ func TestPatternsRejectNilOption(t *testing.T) {
 	_, err = patterns.AlreadyProcessed(ctx, c, uniqueKey(t), nil)
 	assert.ErrorContains(t, err, "kv: patterns: dedupe: option 0 is nil")
 }
+
+// hungCounter is a backend whose counter calls hang until the caller's
+// context ends, as a paused or unreachable server does.
+type hungCounter struct {
+	kv.Client
+}
+
+func (h hungCounter) IncrWithTTL(ctx context.Context, key []byte, ttl time.Duration) (int64, time.Duration, error) {
+	<-ctx.Done()
+	return 0, 0, ctx.Err()
+}
+
+func TestRateLimitDeadlineFollowsFailureMode(t *testing.T) {
+	c := hungCounter{Client: connectLocal(t)}
+	for _, tc := range []struct {
+		mode        patterns.FailureMode
+		wantAllowed bool
+	}{
+		{patterns.FailOpen, true},
+		{patterns.FailClosed, false},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		res, err := patterns.RateLimit(ctx, c, uniqueKey(t), 10, time.Minute, patterns.WithFailureMode(tc.mode))
+		cancel()
+		require.ErrorIs(t, err, patterns.ErrRateLimitUnavailable, "mode %d: a hung backend is an outage", tc.mode)
+		require.ErrorIs(t, err, context.DeadlineExceeded, "mode %d", tc.mode)
+		assert.Equal(t, tc.wantAllowed, res.Allowed, "mode %d", tc.mode)
+	}
+}

@@ -38,8 +38,10 @@ func (c *Client) publishInvalidation(keys [][]byte) {
 	if !q.inFlight {
 		q.inFlight = true
 		q.mu.Unlock()
+		// Deferred, so that a panic in the publish cannot leave inFlight
+		// set and every later write waiting.
+		defer c.endPublish()
 		c.publishNow(keys)
-		c.endPublish()
 		return
 	}
 	batch, first := q.next, false
@@ -57,9 +59,9 @@ func (c *Client) publishInvalidation(keys [][]byte) {
 	// endPublish took the batch out of the queue before closing turn, so
 	// no write adds keys to it any more.
 	<-batch.turn
+	defer c.endPublish()
+	defer close(batch.done)
 	c.publishNow(batch.keys)
-	close(batch.done)
-	c.endPublish()
 }
 
 // endPublish ends the publish in flight and passes the turn to the waiting
