@@ -2,6 +2,8 @@ package remote_test
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,4 +137,34 @@ func TestSubscribeEndedContext(t *testing.T) {
 	publisher := newClient(t, standaloneConfig())
 	require.Eventually(t, func() bool { return subscribers(t, publisher, channel) == 0 },
 		5*time.Second, 10*time.Millisecond)
+}
+
+// TestClusterPublishesGoThroughOneNode pins down a GLIDE behaviour that the
+// tiered client's heartbeats rely on: Valkey keeps the order of the
+// messages one node receives, but not across nodes, so a heartbeat proves
+// that earlier invalidations arrived only if a client sends every PUBLISH
+// through the same node. GLIDE v2.5.3 does.
+func TestClusterPublishesGoThroughOneNode(t *testing.T) {
+	c, err := remote.New(clusterConfig())
+	require.NoError(t, err)
+	defer c.Close()
+	for _, n := range clusterServers.Nodes {
+		_, err := n.CLI("CONFIG", "RESETSTAT")
+		require.NoError(t, err)
+	}
+	const publishes = 60
+	for range publishes {
+		require.NoError(t, c.Publish(testContext(t), "kv:test:route", []byte("x")))
+	}
+
+	calls := regexp.MustCompile(`cmdstat_publish:calls=(\d+)`)
+	var nodes []string
+	for _, n := range clusterServers.Nodes {
+		out, err := n.CLI("INFO", "commandstats")
+		require.NoError(t, err)
+		if m := calls.FindStringSubmatch(out); m != nil {
+			nodes = append(nodes, fmt.Sprintf("port %d: %s", n.Port, m[1]))
+		}
+	}
+	assert.Len(t, nodes, 1, "PUBLISH calls per node: %v", nodes)
 }
