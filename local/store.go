@@ -81,8 +81,8 @@ func (c *Client) remove(key []byte) {
 }
 
 // lazyClock reads the clock on its first read and returns that reading
-// from then on, so a call over many keys reads the clock at most once, and
-// not at all when none of the entries it finds has a deadline.
+// from then on. A call over many keys thus reads the clock at most once,
+// and not at all when none of the entries it finds has a deadline.
 type lazyClock struct {
 	c   *Client
 	now int64

@@ -119,8 +119,8 @@ func WithFailureMode(m FailureMode) RateLimitOption {
 // a caller whose ctx was cancelled, with an error wrapping
 // context.Canceled, because the backend did not fail and the caller gave
 // up, and a call on a closed client, with an error wrapping kv.ErrClosed.
-// A ctx whose deadline passes while the backend does not answer counts as
-// the backend failing: the FailureMode decides.
+// A ctx whose deadline passes before the backend replies counts as the
+// backend failing, so the FailureMode decides.
 func RateLimit(ctx context.Context, c kv.Client, key string, limit int, window time.Duration, opts ...RateLimitOption) (RateLimitResult, error) {
 	cfg := rateLimitConfig{prefix: DefaultRateLimitPrefix}
 	if err := applyOptions("rate limit", &cfg, opts); err != nil {

@@ -140,10 +140,10 @@ func TestSubscribeEndedContext(t *testing.T) {
 }
 
 // TestClusterPublishesGoThroughOneNode pins down a GLIDE behaviour that the
-// tiered client's heartbeats rely on: Valkey keeps the order of the
-// messages one node receives, but not across nodes, so a heartbeat proves
-// that earlier invalidations arrived only if a client sends every PUBLISH
-// through the same node. GLIDE v2.5.3 does.
+// tiered client's heartbeats rely on. Valkey keeps the order of the
+// messages that enter the cluster at one node, but not across nodes. So a
+// heartbeat proves that earlier invalidations arrived only if a client
+// sends every PUBLISH through the same node, as GLIDE v2.5.3 does.
 func TestClusterPublishesGoThroughOneNode(t *testing.T) {
 	c, err := remote.New(clusterConfig())
 	require.NoError(t, err)

@@ -232,7 +232,7 @@ func (c *Client) lagLimit() time.Duration {
 // return, the writer's publish takes one or, when it waits for another
 // write's publish, two PUBLISH calls, which a slow L2 can stretch up to the
 // publish timeout each. The bound assumes that the heartbeat goroutine and
-// the message handlers get to run on time; a process starved of CPU for
+// the message handlers get to run on time, so a process starved of CPU for
 // longer can exceed it. Without
 // invalidation, and for writes made outside package tiered, the bound is
 // the L1 TTL cap.
