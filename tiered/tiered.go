@@ -152,10 +152,9 @@ func (c *Client) Connect(ctx context.Context) error {
 // the invalidation of a write that reached L2 is published. That wait takes
 // at most the L2 request timeout plus twice the publish timeout, because a
 // write whose keys wait for a shared publish first waits for the one in
-// flight (see publishInvalidation). A GetOrCompute
-// whose compute is running is waited for too, because other processes wait
-// on its lock. Close is idempotent and returns the first error of the first
-// call.
+// flight (see publishInvalidation). A GetOrCompute whose compute is running
+// is waited for too, because other processes wait on its lock. Close is
+// idempotent and returns the first error of the first call.
 func (c *Client) Close() error {
 	c.once.Do(func() {
 		c.writeMu.Lock()
