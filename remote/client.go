@@ -288,6 +288,11 @@ func tlsConfig(cfg Config) *config.TlsConfiguration {
 // would split a log line, so surrounding space is trimmed.
 func connectError(cfg Config, err error) error {
 	msg := strings.TrimSpace(scrub(err.Error(), cfg.Password))
+	if cfg.Mode == Cluster {
+		// GLIDE v2.5.3 reports a standalone server in cluster mode only as
+		// a timeout, after retrying for the connect timeout.
+		msg += " (in cluster mode the addresses must be cluster nodes; a standalone server fails this way)"
+	}
 	return fmt.Errorf("kv: remote: connect to %s (%s): %s", addressList(cfg.Addresses), cfg.Mode, msg)
 }
 

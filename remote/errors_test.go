@@ -290,3 +290,13 @@ func loadCall(ctx context.Context, c *remote.Client, prefix string, g, i int) er
 		return c.Publish(ctx, prefix, []byte("m"))
 	}
 }
+
+func TestNewClusterModeOnStandaloneServer(t *testing.T) {
+	cfg := standaloneConfig()
+	cfg.Mode = remote.Cluster
+	cfg.ConnectTimeout = 500 * time.Millisecond
+	_, err := remote.New(cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "(cluster): ")
+	assert.Contains(t, err.Error(), "a standalone server fails this way", "the error must point at the likely cause")
+}
