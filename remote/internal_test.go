@@ -63,20 +63,12 @@ func TestSlotWaitHonoursContext(t *testing.T) {
 func TestCloseFailsCallsInFlight(t *testing.T) {
 	s := privateServer(t)
 	c := privateClient(t, s, Config{RequestTimeout: 10 * time.Second})
-	_, err := s.CLI("CLIENT", "PAUSE", "5000")
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = s.CLI("CLIENT", "UNPAUSE") })
+	pauseServer(t, s, "5000")
 
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := c.Get(context.Background(), []byte("k"))
-		done <- err
-	}()
-	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	done := getInFlight(t, c, context.Background())
 	start := time.Now()
 	require.NoError(t, c.Close())
-	err = <-done
-	require.ErrorIs(t, err, kv.ErrClosed)
+	require.ErrorIs(t, <-done, kv.ErrClosed)
 	assert.Less(t, time.Since(start), 2*time.Second, "Close must not wait for the paused server")
 }
 
@@ -86,17 +78,10 @@ func TestCanceledRequestThenClose(t *testing.T) {
 	// client ends it.
 	s := privateServer(t)
 	c := privateClient(t, s, Config{RequestTimeout: time.Second})
-	_, err := s.CLI("CLIENT", "PAUSE", "3000")
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = s.CLI("CLIENT", "UNPAUSE") })
+	pauseServer(t, s, "3000")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := c.Get(ctx, []byte("k"))
-		done <- err
-	}()
-	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	done := getInFlight(t, c, ctx)
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	start := time.Now()
@@ -130,17 +115,10 @@ func TestCancelDuringCloseLeavesNoGoroutine(t *testing.T) {
 	require.NoError(t, c.Publish(ctx, "ch", []byte("m")))
 	<-entered
 
-	_, err = s.CLI("CLIENT", "PAUSE", "1500")
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = s.CLI("CLIENT", "UNPAUSE") })
+	pauseServer(t, s, "1500")
 	getCtx, cancelGet := context.WithCancel(context.Background())
 	defer cancelGet()
-	getDone := make(chan error, 1)
-	go func() {
-		_, _, err := c.Get(getCtx, []byte("k"))
-		getDone <- err
-	}()
-	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	getDone := getInFlight(t, c, getCtx)
 	time.Sleep(50 * time.Millisecond) // lets the GET reach the server
 
 	closed := make(chan struct{})
@@ -176,19 +154,12 @@ func TestCancelDuringCloseReturnsErrClosed(t *testing.T) {
 	require.NoError(t, err)
 	before := goleak.IgnoreCurrent()
 
-	_, err = s.CLI("CLIENT", "PAUSE", "3000")
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = s.CLI("CLIENT", "UNPAUSE") })
+	pauseServer(t, s, "3000")
 
 	// The first Get is abandoned before Close, so Close waits for GLIDE's
 	// core to time it out, about RequestTimeout from now.
 	abandonedCtx, cancelAbandoned := context.WithCancel(context.Background())
-	abandonedDone := make(chan error, 1)
-	go func() {
-		_, _, err := c.Get(abandonedCtx, []byte("k"))
-		abandonedDone <- err
-	}()
-	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	abandonedDone := getInFlight(t, c, abandonedCtx)
 	time.Sleep(50 * time.Millisecond) // lets the GET reach the server
 	cancelAbandoned()
 	abandonedAt := time.Now()
@@ -276,4 +247,26 @@ func FuzzEscapeGlob(f *testing.F) {
 			}
 		}
 	})
+}
+
+// pauseServer pauses every client of s for ms milliseconds, and ends the
+// pause when the test ends.
+func pauseServer(t *testing.T, s *valkeytest.Server, ms string) {
+	t.Helper()
+	_, err := s.CLI("CLIENT", "PAUSE", ms)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = s.CLI("CLIENT", "UNPAUSE") })
+}
+
+// getInFlight starts a Get of "k" on c under ctx and returns once the
+// request holds its in-flight slot. The Get's error arrives on the channel.
+func getInFlight(t *testing.T, c *Client, ctx context.Context) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.Get(ctx, []byte("k"))
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return len(c.slots) == 1 }, 5*time.Second, time.Millisecond)
+	return done
 }
