@@ -7,6 +7,7 @@ import (
 	"time"
 
 	glide "github.com/valkey-io/valkey-glide/go/v2"
+	"github.com/valkey-io/valkey-glide/go/v2/models"
 	"github.com/valkey-io/valkey-glide/go/v2/options"
 	"github.com/valkey-io/valkey-glide/go/v2/pipeline"
 
@@ -20,12 +21,11 @@ func (c *Client) MGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 	if len(keys) == 0 {
 		return [][]byte{}, nil
 	}
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return nil, opError("mget", err)
-	}
-	rs, err := c.cmd.MGet(req.ctx, strs(keys))
-	c.release(req)
+	var rs []models.Result[string]
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		rs, err = c.cmd.MGet(g, strs(keys))
+		return err
+	})
 	if err != nil {
 		return nil, requestError(ctx, "mget", err)
 	}
@@ -55,45 +55,25 @@ func (c *Client) MSet(ctx context.Context, items []kv.Item, ttlIn time.Duration)
 	if len(items) == 0 {
 		return nil
 	}
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return opError("mset", err)
-	}
-	defer c.release(req)
 	if d == 0 {
 		m := make(map[string]string, len(items))
 		for _, it := range items {
 			m[str(it.Key)] = str(it.Value)
 		}
-		if _, err := c.cmd.MSet(req.ctx, m); err != nil {
+		err := c.do(ctx, true, func(g context.Context) error {
+			_, err := c.cmd.MSet(g, m)
+			return err
+		})
+		if err != nil {
 			return requestError(ctx, "mset", err)
 		}
 		return nil
 	}
-	return c.msetPX(ctx, req, items, d)
-}
-
-// msetPX sends the SET ... PX commands of MSet under req, and maps their
-// errors for the caller whose context is ctx.
-func (c *Client) msetPX(ctx context.Context, req request, items []kv.Item, d time.Duration) error {
-	opts := options.SetOptions{Expiry: pxExpiry(d)}
-	var (
-		results []any
-		err     error
-	)
-	if c.cluster != nil {
-		b := pipeline.NewClusterBatch(false)
-		for _, it := range items {
-			b.SetWithOptions(str(it.Key), str(it.Value), opts)
-		}
-		results, err = c.cluster.Exec(req.ctx, *b, false)
-	} else {
-		b := pipeline.NewStandaloneBatch(true)
-		for _, it := range items {
-			b.SetWithOptions(str(it.Key), str(it.Value), opts)
-		}
-		results, err = c.standalone.Exec(req.ctx, *b, false)
-	}
+	var results []any
+	err = c.do(ctx, true, func(g context.Context) (err error) {
+		results, err = c.msetPX(g, items, d)
+		return err
+	})
 	if err != nil {
 		return requestError(ctx, "mset", err)
 	}
@@ -108,6 +88,24 @@ func (c *Client) msetPX(ctx context.Context, req request, items []kv.Item, d tim
 		}
 	}
 	return nil
+}
+
+// msetPX sends the SET ... PX commands of MSet under g and returns GLIDE's
+// replies.
+func (c *Client) msetPX(g context.Context, items []kv.Item, d time.Duration) ([]any, error) {
+	opts := options.SetOptions{Expiry: pxExpiry(d)}
+	if c.cluster != nil {
+		b := pipeline.NewClusterBatch(false)
+		for _, it := range items {
+			b.SetWithOptions(str(it.Key), str(it.Value), opts)
+		}
+		return c.cluster.Exec(g, *b, false)
+	}
+	b := pipeline.NewStandaloneBatch(true)
+	for _, it := range items {
+		b.SetWithOptions(str(it.Key), str(it.Value), opts)
+	}
+	return c.standalone.Exec(g, *b, false)
 }
 
 // DeleteMany removes keys with one DEL, after dropping duplicates so that
@@ -127,12 +125,11 @@ func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
 		seen[s] = struct{}{}
 		unique = append(unique, s)
 	}
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return 0, opError("deletemany", err)
-	}
-	n, err := c.cmd.Del(req.ctx, unique)
-	c.release(req)
+	var n int64
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		n, err = c.cmd.Del(g, unique)
+		return err
+	})
 	if err != nil {
 		return 0, requestError(ctx, "deletemany", err)
 	}
@@ -152,25 +149,23 @@ func (c *Client) MGetWithTTL(ctx context.Context, keys [][]byte) ([][]byte, []ti
 	if len(keys) == 0 {
 		return [][]byte{}, []time.Duration{}, nil
 	}
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return nil, nil, opError("mgetwithttl", err)
-	}
 	var results []any
-	if c.cluster != nil {
-		b := pipeline.NewClusterBatch(false)
-		for _, k := range keys {
-			b.Get(str(k)).PTTL(str(k))
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		if c.cluster != nil {
+			b := pipeline.NewClusterBatch(false)
+			for _, k := range keys {
+				b.Get(str(k)).PTTL(str(k))
+			}
+			results, err = c.cluster.Exec(g, *b, true)
+			return err
 		}
-		results, err = c.cluster.Exec(req.ctx, *b, true)
-	} else {
 		b := pipeline.NewStandaloneBatch(true)
 		for _, k := range keys {
 			b.Get(str(k)).PTTL(str(k))
 		}
-		results, err = c.standalone.Exec(req.ctx, *b, true)
-	}
-	c.release(req)
+		results, err = c.standalone.Exec(g, *b, true)
+		return err
+	})
 	if err != nil {
 		return nil, nil, requestError(ctx, "mgetwithttl", err)
 	}

@@ -2,104 +2,105 @@ package remote
 
 import (
 	"context"
-	"time"
+
+	"github.com/derp-kv/kv"
 )
 
-// Close must wait for GLIDE's core to reply to or time out every request
-// that GLIDE abandoned because its context ended (see Client.Close). So
-// GLIDE never gets a caller's context that can end. It gets one of its
-// own, which ends only when the caller's context ends before Close has
-// begun, and only after the abandonment is noted in abandonedUntil.
+// GLIDE v2.5.3 must never see a request's context end. When it does, it
+// returns at once and lets the garbage collector reclaim the variable whose
+// address its core holds for the reply. A late reply is then written
+// through a dangling pointer, and the process can crash with "send on
+// synctest channel from outside bubble" or worse
+// (valkey-io/valkey-glide#6657, fixed after v2.5.3). A reply that comes
+// after GLIDE's Close has failed the request takes the same path.
+//
+// So every request is handed to GLIDE under a context that never ends, and
+// GLIDE's core bounds it with Config.RequestTimeout. A caller whose context
+// ends returns at once while the request runs on in a goroutine of its own,
+// and Close waits for every request to return from GLIDE before it closes
+// GLIDE's clients.
 
-// request is the context GLIDE gets for one request, and what ends it.
-type request struct {
-	// ctx is the caller's context when that never ends, and a context of
-	// its own otherwise.
-	ctx context.Context
-	// cancel and stop are nil when ctx is the caller's context. stop
-	// unregisters the function that ends ctx when the caller's ends.
-	cancel context.CancelFunc
-	stop   func() bool
-	// bound is how long GLIDE's core takes at most to reply to or time
-	// out the request.
-	bound time.Duration
-}
-
-// begin returns the request under which a command for a caller with
-// context ctx is handed to GLIDE, whose core replies to or times it out
-// within bound. The caller must pass the request to end once GLIDE has
-// returned.
-func (c *Client) begin(ctx context.Context, bound time.Duration) request {
+// do runs call, which sends one or more requests to GLIDE under the
+// context it is given. It takes an in-flight slot when slot is set. It
+// returns call's error, or, when the caller's ctx ends or Close begins
+// first, ctx.Err() or kv.ErrClosed while call runs on. call must not touch
+// anything the caller reads after do returns early.
+func (c *Client) do(ctx context.Context, slot bool, call func(context.Context) error) error {
+	if err := c.begin(ctx, slot); err != nil {
+		return err
+	}
 	if ctx.Done() == nil {
-		return request{ctx: ctx}
+		defer c.end(slot)
+		return call(ctx)
 	}
-	// WithoutCancel keeps ctx's values, which GLIDE's OpenTelemetry spans
-	// may read.
-	glideCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		// Close sets closed while holding closeMu for writing. So either
-		// Close finds this abandonment in abandonedUntil, or this function
-		// finds closed set and leaves the request to GLIDE's Close, which
-		// fails it.
-		c.closeMu.RLock()
-		defer c.closeMu.RUnlock()
-		if c.closed.Load() {
-			return
-		}
-		c.noteAbandoned(bound)
-		cancel()
-	})
-	return request{ctx: glideCtx, cancel: cancel, stop: stop, bound: bound}
-}
-
-// end releases what begin allocated for r.
-func (c *Client) end(r request) {
-	if r.cancel == nil {
-		return
-	}
-	r.stop()
-	if r.ctx.Err() != nil {
-		// GLIDE may have sent the request only after the abandonment was
-		// noted, so the core's timer may have started later than the noted
-		// time assumes. GLIDE has returned by now, so the request, if sent,
-		// was sent before this second note.
-		c.noteAbandoned(r.bound)
-	}
-	r.cancel()
-}
-
-// noteAbandoned records that GLIDE's core will have replied to or timed out
-// an abandoned request within bound from now.
-func (c *Client) noteAbandoned(bound time.Duration) {
-	until := time.Now().Add(bound).UnixNano()
-	for {
-		old := c.abandonedUntil.Load()
-		if old >= until || c.abandonedUntil.CompareAndSwap(old, until) {
-			return
-		}
+	done := make(chan error, 1)
+	go func() {
+		defer c.end(slot)
+		done <- call(context.WithoutCancel(ctx))
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return kv.ErrClosed
 	}
 }
 
-// waitAbandoned waits until GLIDE's core has replied to or timed out every
-// request abandoned by its context. No request is abandoned once Close has
-// set closed, but end can still move abandonedUntil later, hence the loop.
-func (c *Client) waitAbandoned() {
-	// The core starts a request's timer when it receives the request,
-	// which can be a little later than the time noted. The margin covers
-	// that.
-	const margin = 20 * time.Millisecond
-	for {
-		until := c.abandonedUntil.Load()
-		if until == 0 {
-			return
-		}
-		wait := time.Until(time.Unix(0, until).Add(margin))
-		if wait <= 0 {
-			return
-		}
-		time.Sleep(wait)
-		if c.abandonedUntil.Load() == until {
-			return
-		}
+// doBounded runs call under a context that never ends and waits for it,
+// for requests that carry a timeout of their own, such as a blocking
+// SUBSCRIBE. Returning early would leave the subscription state to a
+// request that no caller waits for.
+func (c *Client) doBounded(ctx context.Context, call func(context.Context) error) error {
+	if err := c.begin(ctx, false); err != nil {
+		return err
 	}
+	defer c.end(false)
+	return call(context.WithoutCancel(ctx))
+}
+
+// begin registers a call with the Client, which Close waits for, and takes
+// an in-flight slot when slot is set, waiting under ctx while all are
+// taken.
+func (c *Client) begin(ctx context.Context, slot bool) error {
+	c.closeMu.RLock()
+	if c.closed.Load() {
+		c.closeMu.RUnlock()
+		return kv.ErrClosed
+	}
+	c.calls.Add(1)
+	c.closeMu.RUnlock()
+
+	// A context that has already ended sends nothing.
+	if err := ctx.Err(); err != nil {
+		c.calls.Done()
+		return err
+	}
+	if !slot {
+		return nil
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		c.calls.Done()
+		return ctx.Err()
+	case <-c.done:
+		c.calls.Done()
+		return kv.ErrClosed
+	}
+}
+
+// end releases what begin took.
+func (c *Client) end(slot bool) {
+	if slot {
+		<-c.slots
+	}
+	c.calls.Done()
 }

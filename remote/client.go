@@ -63,13 +63,11 @@ type Client struct {
 	done   chan struct{}
 	closed atomic.Bool
 	// closeMu is held for writing while Close sets closed, and for reading
-	// while a request is abandoned (see begin).
+	// while a call registers in calls (see begin), so that Close waits for
+	// every call that passed its closed check.
 	closeMu   sync.RWMutex
+	calls     sync.WaitGroup
 	closeOnce sync.Once
-	// abandonedUntil is the time, in Unix nanoseconds, by which GLIDE's core
-	// will have replied to or timed out every request left to it after its
-	// context ended; 0 if there was none.
-	abandonedUntil atomic.Int64
 
 	scripts scripts
 	pubsub  pubsub
@@ -120,9 +118,8 @@ func New(cfg Config) (*Client, error) {
 // Standalone returns the underlying GLIDE client in Standalone mode, and nil
 // in Cluster mode, for commands that kv.Client does not cover. Requests sent
 // through it bypass the in-flight bound of Config.MaxInFlight, and they fail
-// once Close has run. Close does not wait for those that their context
-// abandoned, so one abandoned less than Config.RequestTimeout before Close
-// can leave a GLIDE goroutine behind (see Close).
+// once Close has run. Close does not wait for them, and a cancelled one
+// can crash the process through a GLIDE v2.5.3 bug (see do).
 func (c *Client) Standalone() *glide.Client {
 	return c.standalone
 }
@@ -148,68 +145,26 @@ func (c *Client) Capabilities() kv.Capabilities {
 	return kv.Capabilities{TTL: true, Scan: true, Batch: true}
 }
 
-// Close closes the GLIDE client and then the subscription connection, if
-// any, and waits for handler calls in progress. Requests still in
-// flight and callers waiting for an in-flight slot return an error
-// wrapping kv.ErrClosed, as does every later call. Close is idempotent and
-// always returns nil.
-//
-// When a request's context ends while GLIDE waits for the reply, GLIDE
-// v2.5.3 returns at once but leaves a goroutine waiting for that reply,
-// and the reply never comes once the GLIDE client is closed. So Close
-// first waits until GLIDE's core has replied to or timed out each request
-// that GLIDE abandoned because its context ended before Close began:
-// Config.RequestTimeout after the request, or ConnectTimeout plus
-// RequestTimeout plus a second for SUBSCRIBE and UNSUBSCRIBE. Without such
-// requests Close does not wait. A request whose context ends after Close
-// has begun does not return at once. It returns when its reply arrives, or
-// with an error wrapping kv.ErrClosed when Close closes the GLIDE client
-// that carries it.
+// Close fails every call in flight that can return early (see do) and
+// every later call with an error wrapping kv.ErrClosed. It then waits
+// until every request already sent has returned from GLIDE, because its
+// reply arrived or GLIDE's core timed it out after Config.RequestTimeout
+// (or the timeout of a blocking SUBSCRIBE). Closing GLIDE's clients before
+// that could let a late reply crash the process. Close then closes the
+// GLIDE client and the subscription connection, and waits for handler
+// calls in progress. Close is idempotent and always returns nil.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closeMu.Lock()
 		c.closed.Store(true)
 		c.closeMu.Unlock()
 		close(c.done)
-		c.waitAbandoned()
-		// The GLIDE client goes first, so that requests whose context ended
-		// during Close do not wait for a slow subscription handler.
+		c.calls.Wait()
 		c.cmd.Close()
 		c.pubsub.close()
 		c.scripts.close()
 	})
 	return nil
-}
-
-// acquire takes an in-flight slot, waiting under ctx while all are taken,
-// and begins a request bounded by Config.RequestTimeout.
-func (c *Client) acquire(ctx context.Context) (request, error) {
-	if c.closed.Load() {
-		return request{}, kv.ErrClosed
-	}
-	// A context that has already ended never reaches GLIDE, so it cannot
-	// leave an abandoned request behind.
-	if err := ctx.Err(); err != nil {
-		return request{}, err
-	}
-	select {
-	case c.slots <- struct{}{}:
-		return c.begin(ctx, c.cfg.RequestTimeout), nil
-	default:
-	}
-	select {
-	case c.slots <- struct{}{}:
-		return c.begin(ctx, c.cfg.RequestTimeout), nil
-	case <-ctx.Done():
-		return request{}, ctx.Err()
-	case <-c.done:
-		return request{}, kv.ErrClosed
-	}
-}
-
-func (c *Client) release(r request) {
-	c.end(r)
-	<-c.slots
 }
 
 // standaloneConfig and clusterConfig build GLIDE's two configuration types.

@@ -39,12 +39,11 @@ func pxExpiry(d time.Duration) *options.Expiry {
 
 // Get returns a copy of the value stored under key.
 func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return nil, false, opError("get", err)
-	}
-	r, err := c.cmd.Get(req.ctx, str(key))
-	c.release(req)
+	var r models.Result[string]
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		r, err = c.cmd.Get(g, str(key))
+		return err
+	})
 	if err != nil {
 		return nil, false, requestError(ctx, "get", err)
 	}
@@ -63,17 +62,15 @@ func (c *Client) Set(ctx context.Context, key, value []byte, ttlIn time.Duration
 	if err != nil {
 		return opError("set", err)
 	}
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return opError("set", err)
-	}
-	if d == 0 {
-		_, err = c.cmd.Set(req.ctx, str(key), str(value))
-	} else {
-		opts := options.SetOptions{Expiry: pxExpiry(d)}
-		_, err = c.cmd.SetWithOptions(req.ctx, str(key), str(value), opts)
-	}
-	c.release(req)
+	err = c.do(ctx, true, func(g context.Context) (err error) {
+		if d == 0 {
+			_, err = c.cmd.Set(g, str(key), str(value))
+		} else {
+			opts := options.SetOptions{Expiry: pxExpiry(d)}
+			_, err = c.cmd.SetWithOptions(g, str(key), str(value), opts)
+		}
+		return err
+	})
 	if err != nil {
 		return requestError(ctx, "set", err)
 	}
@@ -90,12 +87,11 @@ func (c *Client) SetNX(ctx context.Context, key, value []byte, ttlIn time.Durati
 	if d > 0 {
 		opts.Expiry = pxExpiry(d)
 	}
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return false, opError("setnx", err)
-	}
-	r, err := c.cmd.SetWithOptions(req.ctx, str(key), str(value), opts)
-	c.release(req)
+	var r models.Result[string]
+	err = c.do(ctx, true, func(g context.Context) (err error) {
+		r, err = c.cmd.SetWithOptions(g, str(key), str(value), opts)
+		return err
+	})
 	if err != nil {
 		return false, requestError(ctx, "setnx", err)
 	}
@@ -104,12 +100,11 @@ func (c *Client) SetNX(ctx context.Context, key, value []byte, ttlIn time.Durati
 
 // Delete removes key with DEL.
 func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return false, opError("delete", err)
-	}
-	n, err := c.cmd.Del(req.ctx, []string{str(key)})
-	c.release(req)
+	var n int64
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		n, err = c.cmd.Del(g, []string{str(key)})
+		return err
+	})
 	if err != nil {
 		return false, requestError(ctx, "delete", err)
 	}
@@ -118,12 +113,11 @@ func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
 
 // Exists reports whether key exists, with EXISTS.
 func (c *Client) Exists(ctx context.Context, key []byte) (bool, error) {
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return false, opError("exists", err)
-	}
-	n, err := c.cmd.Exists(req.ctx, []string{str(key)})
-	c.release(req)
+	var n int64
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		n, err = c.cmd.Exists(g, []string{str(key)})
+		return err
+	})
 	if err != nil {
 		return false, requestError(ctx, "exists", err)
 	}
@@ -132,12 +126,11 @@ func (c *Client) Exists(ctx context.Context, key []byte) (bool, error) {
 
 // TTL returns the remaining time to live of key, read with PTTL.
 func (c *Client) TTL(ctx context.Context, key []byte) (time.Duration, bool, error) {
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return 0, false, opError("ttl", err)
-	}
-	ms, err := c.cmd.PTTL(req.ctx, str(key))
-	c.release(req)
+	var ms int64
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		ms, err = c.cmd.PTTL(g, str(key))
+		return err
+	})
 	if err != nil {
 		return 0, false, requestError(ctx, "ttl", err)
 	}
@@ -157,13 +150,12 @@ func (c *Client) Expire(ctx context.Context, key []byte, ttlIn time.Duration) (b
 	if err != nil {
 		return false, opError("expire", err)
 	}
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return false, opError("expire", err)
-	}
 	// PExpire sends d in whole milliseconds, which ForExpire has rounded to.
-	ok, err := c.cmd.PExpire(req.ctx, str(key), d)
-	c.release(req)
+	var ok bool
+	err = c.do(ctx, true, func(g context.Context) (err error) {
+		ok, err = c.cmd.PExpire(g, str(key), d)
+		return err
+	})
 	if err != nil {
 		return false, requestError(ctx, "expire", err)
 	}
@@ -173,12 +165,11 @@ func (c *Client) Expire(ctx context.Context, key []byte, ttlIn time.Duration) (b
 // Incr adds one to the integer under key with INCR. It returns an error
 // wrapping kv.ErrNotInteger when the server rejects the value.
 func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return 0, opError("incr", err)
-	}
-	n, err := c.cmd.Incr(req.ctx, str(key))
-	c.release(req)
+	var n int64
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		n, err = c.cmd.Incr(g, str(key))
+		return err
+	})
 	if err != nil {
 		return 0, incrError(ctx, "incr", err)
 	}

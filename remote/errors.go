@@ -18,10 +18,9 @@ func opError(op string, err error) error {
 	return fmt.Errorf("kv: remote: %s: %w", op, err)
 }
 
-// requestError maps an error from a GLIDE request sent for a caller whose
-// context is ctx. GLIDE gets a context of its own (see begin), which ends
-// with context.Canceled even when ctx passed its deadline, so the caller
-// gets ctx.Err() in its place.
+// requestError maps an error from a call for a caller whose context is ctx.
+// A context error that reached it stands for ctx's own, which is returned
+// in its place so that the caller sees its deadline as such.
 func requestError(ctx context.Context, op string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		if ctxErr := ctx.Err(); ctxErr != nil {

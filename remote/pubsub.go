@@ -43,16 +43,14 @@ func (p *pubsub) init() {
 // Publish sends message on channel with PUBLISH. In Cluster mode it is the
 // classic, cluster-wide PUBLISH, not the sharded SPUBLISH.
 func (c *Client) Publish(ctx context.Context, channel string, message []byte) error {
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return opError("publish", err)
-	}
-	if c.cluster != nil {
-		_, err = c.cluster.Publish(req.ctx, channel, str(message), false)
-	} else {
-		_, err = c.standalone.Publish(req.ctx, channel, str(message))
-	}
-	c.release(req)
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		if c.cluster != nil {
+			_, err = c.cluster.Publish(g, channel, str(message), false)
+		} else {
+			_, err = c.standalone.Publish(g, channel, str(message))
+		}
+		return err
+	})
 	if err != nil {
 		return requestError(ctx, "publish", err)
 	}
@@ -96,9 +94,9 @@ func (c *Client) Subscribe(ctx context.Context, channel string, handler func(mes
 		if err := ctx.Err(); err != nil {
 			return nil, opError("subscribe", err)
 		}
-		req := c.begin(ctx, c.pubsubBound())
-		err := client.Subscribe(req.ctx, []string{channel}, c.pubsubTimeoutMs(ctx))
-		c.end(req)
+		err := c.doBounded(ctx, func(g context.Context) error {
+			return client.Subscribe(g, []string{channel}, c.pubsubTimeoutMs(ctx))
+		})
 		if err != nil {
 			// A blocking subscribe that fails or times out has already
 			// recorded the channel as wanted, and GLIDE would keep trying to
@@ -176,15 +174,6 @@ func (c *Client) pubsubTimeoutMs(ctx context.Context) int {
 	}
 	// 0 would mean "wait forever" to GLIDE.
 	return int(max(d.Milliseconds(), 1))
-}
-
-// pubsubBound is how long GLIDE's core may take to confirm or fail a
-// SUBSCRIBE or UNSUBSCRIBE: the wait of pubsubTimeoutMs plus a second.
-// The core gives blocking commands their wait plus half a second.
-// NOTE: whether it applies the same rule to a blocking SUBSCRIBE was not
-// checked, hence the larger margin.
-func (c *Client) pubsubBound() time.Duration {
-	return c.cfg.ConnectTimeout + c.cfg.RequestTimeout + time.Second
 }
 
 // dispatch is the GLIDE message callback. It runs on a new goroutine for
@@ -288,9 +277,9 @@ func (s *subscription) Close() error {
 	c := s.client
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout+c.cfg.RequestTimeout)
 	defer cancel()
-	req := c.begin(ctx, c.pubsubBound())
-	err := client.Unsubscribe(req.ctx, []string{s.channel}, c.pubsubTimeoutMs(ctx))
-	c.end(req)
+	err := c.doBounded(ctx, func(g context.Context) error {
+		return client.Unsubscribe(g, []string{s.channel}, c.pubsubTimeoutMs(ctx))
+	})
 	var closing *glide.ClosingError
 	if err != nil && !errors.As(err, &closing) {
 		return requestError(ctx, "unsubscribe", err)

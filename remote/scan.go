@@ -64,12 +64,11 @@ func (c *Client) scanStandalone(ctx context.Context, pattern string, emit func([
 	opts := *options.NewScanOptions().SetMatch(pattern).SetCount(scanCount)
 	cursor := models.NewCursor()
 	for {
-		req, err := c.acquire(ctx)
-		if err != nil {
-			return opError("scan", err)
-		}
-		r, err := c.standalone.ScanWithOptions(req.ctx, cursor, opts)
-		c.release(req)
+		var r models.ScanResult
+		err := c.do(ctx, true, func(g context.Context) (err error) {
+			r, err = c.standalone.ScanWithOptions(g, cursor, opts)
+			return err
+		})
 		if err != nil {
 			return requestError(ctx, "scan", err)
 		}
@@ -86,12 +85,11 @@ func (c *Client) scanCluster(ctx context.Context, pattern string, emit func([]st
 	opts := *options.NewClusterScanOptions().SetMatch(pattern).SetCount(scanCount)
 	cursor := models.NewClusterScanCursor()
 	for {
-		req, err := c.acquire(ctx)
-		if err != nil {
-			return opError("scan", err)
-		}
-		r, err := c.cluster.ScanWithOptions(req.ctx, cursor, opts)
-		c.release(req)
+		var r models.ClusterScanResult
+		err := c.do(ctx, true, func(g context.Context) (err error) {
+			r, err = c.cluster.ScanWithOptions(g, cursor, opts)
+			return err
+		})
 		if err != nil {
 			return requestError(ctx, "scan", err)
 		}

@@ -81,12 +81,11 @@ func (s scripts) close() {
 // invoke runs script s on key and maps its errors, including a failed
 // INCR inside the script to kv.ErrNotInteger.
 func (c *Client) invoke(ctx context.Context, op string, s *options.Script, key string, args ...string) (any, error) {
-	req, err := c.acquire(ctx)
-	if err != nil {
-		return nil, opError(op, err)
-	}
-	r, err := c.cmd.InvokeScriptWithOptions(req.ctx, *s, options.ScriptOptions{Keys: []string{key}, Args: args})
-	c.release(req)
+	var r any
+	err := c.do(ctx, true, func(g context.Context) (err error) {
+		r, err = c.cmd.InvokeScriptWithOptions(g, *s, options.ScriptOptions{Keys: []string{key}, Args: args})
+		return err
+	})
 	if err != nil {
 		return nil, incrError(ctx, op, err)
 	}
