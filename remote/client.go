@@ -167,14 +167,27 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// standaloneConfig and clusterConfig build GLIDE's two configuration types.
-// Those share their method names but no interface, so the two builders
-// mirror each other line for line: a setting added to one belongs in both.
-func standaloneConfig(cfg Config, sub *config.StandaloneSubscriptionConfig) *config.ClientConfiguration {
-	gc := config.NewClientConfiguration().
-		WithUseTLS(cfg.UseTLS).
-		WithRequestTimeout(cfg.RequestTimeout).
-		WithDatabaseId(cfg.Database)
+// glideConfig is the part of GLIDE's two client configuration types that
+// both builders set. The types share these methods but no interface.
+type glideConfig[T any] interface {
+	WithAddress(*config.NodeAddress) T
+	WithUseTLS(bool) T
+	WithRequestTimeout(time.Duration) T
+	WithCredentials(*config.ServerCredentials) T
+	WithClientName(string) T
+}
+
+// advancedConfig is the same for GLIDE's two advanced configuration types.
+type advancedConfig[T any] interface {
+	WithConnectionTimeout(time.Duration) T
+	WithTlsConfiguration(*config.TlsConfiguration) T
+}
+
+// withCommon applies the settings of cfg that both modes share to gc, whose
+// methods modify it in place.
+func withCommon[T glideConfig[T]](gc T, cfg Config) T {
+	gc.WithUseTLS(cfg.UseTLS)
+	gc.WithRequestTimeout(cfg.RequestTimeout)
 	for _, a := range cfg.Addresses {
 		gc.WithAddress(&config.NodeAddress{Host: a.Host, Port: a.Port})
 	}
@@ -184,11 +197,22 @@ func standaloneConfig(cfg Config, sub *config.StandaloneSubscriptionConfig) *con
 	if cfg.ClientName != "" {
 		gc.WithClientName(cfg.ClientName)
 	}
-	advanced := config.NewAdvancedClientConfiguration().WithConnectionTimeout(cfg.ConnectTimeout)
+	return gc
+}
+
+// withAdvanced applies the connect timeout and TLS settings of cfg to a.
+func withAdvanced[T advancedConfig[T]](a T, cfg Config) T {
+	a.WithConnectionTimeout(cfg.ConnectTimeout)
 	if tls := tlsConfig(cfg); tls != nil {
-		advanced.WithTlsConfiguration(tls)
+		a.WithTlsConfiguration(tls)
 	}
-	gc.WithAdvancedConfiguration(advanced)
+	return a
+}
+
+func standaloneConfig(cfg Config, sub *config.StandaloneSubscriptionConfig) *config.ClientConfiguration {
+	gc := withCommon(config.NewClientConfiguration(), cfg)
+	gc.WithDatabaseId(cfg.Database)
+	gc.WithAdvancedConfiguration(withAdvanced(config.NewAdvancedClientConfiguration(), cfg))
 	if sub != nil {
 		gc.WithSubscriptionConfig(sub)
 	}
@@ -196,23 +220,8 @@ func standaloneConfig(cfg Config, sub *config.StandaloneSubscriptionConfig) *con
 }
 
 func clusterConfig(cfg Config, sub *config.ClusterSubscriptionConfig) *config.ClusterClientConfiguration {
-	gc := config.NewClusterClientConfiguration().
-		WithUseTLS(cfg.UseTLS).
-		WithRequestTimeout(cfg.RequestTimeout)
-	for _, a := range cfg.Addresses {
-		gc.WithAddress(&config.NodeAddress{Host: a.Host, Port: a.Port})
-	}
-	if creds := credentials(cfg); creds != nil {
-		gc.WithCredentials(creds)
-	}
-	if cfg.ClientName != "" {
-		gc.WithClientName(cfg.ClientName)
-	}
-	advanced := config.NewAdvancedClusterClientConfiguration().WithConnectionTimeout(cfg.ConnectTimeout)
-	if tls := tlsConfig(cfg); tls != nil {
-		advanced.WithTlsConfiguration(tls)
-	}
-	gc.WithAdvancedConfiguration(advanced)
+	gc := withCommon(config.NewClusterClientConfiguration(), cfg)
+	gc.WithAdvancedConfiguration(withAdvanced(config.NewAdvancedClusterClientConfiguration(), cfg))
 	if sub != nil {
 		gc.WithSubscriptionConfig(sub)
 	}
