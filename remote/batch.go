@@ -27,7 +27,7 @@ func (c *Client) MGet(ctx context.Context, keys [][]byte) ([][]byte, error) {
 		return err
 	})
 	if err != nil {
-		return nil, requestError(ctx, "mget", err)
+		return nil, glideError("mget", err)
 	}
 	if len(rs) != len(keys) {
 		return nil, opError("mget", fmt.Errorf("got %d values for %d keys", len(rs), len(keys)))
@@ -65,7 +65,7 @@ func (c *Client) MSet(ctx context.Context, items []kv.Item, ttlIn time.Duration)
 			return err
 		})
 		if err != nil {
-			return requestError(ctx, "mset", err)
+			return glideError("mset", err)
 		}
 		return nil
 	}
@@ -75,7 +75,7 @@ func (c *Client) MSet(ctx context.Context, items []kv.Item, ttlIn time.Duration)
 		return err
 	})
 	if err != nil {
-		return requestError(ctx, "mset", err)
+		return glideError("mset", err)
 	}
 	if results == nil {
 		// GLIDE returns (nil, nil) for a transaction aborted by WATCH, which
@@ -84,7 +84,7 @@ func (c *Client) MSet(ctx context.Context, items []kv.Item, ttlIn time.Duration)
 	}
 	for _, r := range results {
 		if e := glide.IsError(r); e != nil {
-			return requestError(ctx, "mset", e)
+			return glideError("mset", e)
 		}
 	}
 	return nil
@@ -131,7 +131,7 @@ func (c *Client) DeleteMany(ctx context.Context, keys [][]byte) (int, error) {
 		return err
 	})
 	if err != nil {
-		return 0, requestError(ctx, "deletemany", err)
+		return 0, glideError("deletemany", err)
 	}
 	return int(n), nil
 }
@@ -167,7 +167,7 @@ func (c *Client) MGetWithTTL(ctx context.Context, keys [][]byte) ([][]byte, []ti
 		return err
 	})
 	if err != nil {
-		return nil, nil, requestError(ctx, "mgetwithttl", err)
+		return nil, nil, glideError("mgetwithttl", err)
 	}
 	return valuesAndTTLs(results, len(keys))
 }

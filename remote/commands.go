@@ -45,7 +45,7 @@ func (c *Client) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
 		return err
 	})
 	if err != nil {
-		return nil, false, requestError(ctx, "get", err)
+		return nil, false, glideError("get", err)
 	}
 	if r.IsNil() {
 		return nil, false, nil
@@ -72,7 +72,7 @@ func (c *Client) Set(ctx context.Context, key, value []byte, ttlIn time.Duration
 		return err
 	})
 	if err != nil {
-		return requestError(ctx, "set", err)
+		return glideError("set", err)
 	}
 	return nil
 }
@@ -93,7 +93,7 @@ func (c *Client) SetNX(ctx context.Context, key, value []byte, ttlIn time.Durati
 		return err
 	})
 	if err != nil {
-		return false, requestError(ctx, "setnx", err)
+		return false, glideError("setnx", err)
 	}
 	return !r.IsNil(), nil
 }
@@ -106,7 +106,7 @@ func (c *Client) Delete(ctx context.Context, key []byte) (bool, error) {
 		return err
 	})
 	if err != nil {
-		return false, requestError(ctx, "delete", err)
+		return false, glideError("delete", err)
 	}
 	return n > 0, nil
 }
@@ -119,7 +119,7 @@ func (c *Client) Exists(ctx context.Context, key []byte) (bool, error) {
 		return err
 	})
 	if err != nil {
-		return false, requestError(ctx, "exists", err)
+		return false, glideError("exists", err)
 	}
 	return n > 0, nil
 }
@@ -132,7 +132,7 @@ func (c *Client) TTL(ctx context.Context, key []byte) (time.Duration, bool, erro
 		return err
 	})
 	if err != nil {
-		return 0, false, requestError(ctx, "ttl", err)
+		return 0, false, glideError("ttl", err)
 	}
 	switch {
 	case ms == -2:
@@ -157,7 +157,7 @@ func (c *Client) Expire(ctx context.Context, key []byte, ttlIn time.Duration) (b
 		return err
 	})
 	if err != nil {
-		return false, requestError(ctx, "expire", err)
+		return false, glideError("expire", err)
 	}
 	return ok, nil
 }
@@ -171,16 +171,16 @@ func (c *Client) Incr(ctx context.Context, key []byte) (int64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, incrError(ctx, "incr", err)
+		return 0, incrError("incr", err)
 	}
 	return n, nil
 }
 
-func incrError(ctx context.Context, op string, err error) error {
+func incrError(op string, err error) error {
 	if isNotInteger(err) {
 		return opError(op, kv.ErrNotInteger)
 	}
-	return requestError(ctx, op, err)
+	return glideError(op, err)
 }
 
 // resultBytes converts a GLIDE string result to the kv form: nil for a

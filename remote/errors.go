@@ -18,24 +18,13 @@ func opError(op string, err error) error {
 	return fmt.Errorf("kv: remote: %s: %w", op, err)
 }
 
-// requestError maps an error from a call for a caller whose context is ctx.
-// A context error that reached it stands for ctx's own, which is returned
-// in its place so that the caller sees its deadline as such.
-func requestError(ctx context.Context, op string, err error) error {
-	if errors.Is(err, context.Canceled) {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return opError(op, ctxErr)
-		}
-	}
-	return glideError(op, err)
-}
-
 // glideError maps an error returned by GLIDE to the kv contract:
 //   - *glide.ClosingError (the client was closed, before or during the
 //     request) wraps kv.ErrClosed;
 //   - *glide.TimeoutError (the request timeout ran out) wraps both the
 //     GLIDE error and context.DeadlineExceeded;
-//   - context errors stay as they are.
+//   - context errors, which only come from the caller's own context (see
+//     do), stay as they are.
 //
 // Everything else keeps GLIDE's message, which for a server error is the
 // server's own text, because GLIDE v2.5 returns server errors as plain

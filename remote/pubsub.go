@@ -52,7 +52,7 @@ func (c *Client) Publish(ctx context.Context, channel string, message []byte) er
 		return err
 	})
 	if err != nil {
-		return requestError(ctx, "publish", err)
+		return glideError("publish", err)
 	}
 	return nil
 }
@@ -102,7 +102,7 @@ func (c *Client) Subscribe(ctx context.Context, channel string, handler func(mes
 			// recorded the channel as wanted, and GLIDE would keep trying to
 			// subscribe in the background.
 			_ = client.UnsubscribeLazy(context.Background(), []string{channel})
-			return nil, requestError(ctx, "subscribe", err)
+			return nil, glideError("subscribe", err)
 		}
 	}
 
@@ -282,7 +282,7 @@ func (s *subscription) Close() error {
 	})
 	var closing *glide.ClosingError
 	if err != nil && !errors.As(err, &closing) {
-		return requestError(ctx, "unsubscribe", err)
+		return glideError("unsubscribe", err)
 	}
 	return nil
 }

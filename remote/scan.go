@@ -70,7 +70,7 @@ func (c *Client) scanStandalone(ctx context.Context, pattern string, emit func([
 			return err
 		})
 		if err != nil {
-			return requestError(ctx, "scan", err)
+			return glideError("scan", err)
 		}
 		if !emit(r.Data) || r.Cursor.IsFinished() {
 			return nil
@@ -91,7 +91,7 @@ func (c *Client) scanCluster(ctx context.Context, pattern string, emit func([]st
 			return err
 		})
 		if err != nil {
-			return requestError(ctx, "scan", err)
+			return glideError("scan", err)
 		}
 		if !emit(r.Keys) || r.Cursor.IsFinished() {
 			return nil

@@ -87,7 +87,7 @@ func (c *Client) invoke(ctx context.Context, op string, s *options.Script, key s
 		return err
 	})
 	if err != nil {
-		return nil, incrError(ctx, op, err)
+		return nil, incrError(op, err)
 	}
 	return r, nil
 }
