@@ -78,7 +78,7 @@ func BenchmarkL1Hit(b *testing.B) {
 	// must. "ristretto-copy" adds the copy that kv's contract requires of
 	// every Get.
 	b.Run("ristretto", func(b *testing.B) {
-		r := newRawRistretto(b, key, 0)
+		r := newRawRistretto(b, key, benchValue, 0)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, found := r.Get(key); !found {
@@ -87,7 +87,7 @@ func BenchmarkL1Hit(b *testing.B) {
 		}
 	})
 	b.Run("ristretto-expiring", func(b *testing.B) {
-		r := newRawRistretto(b, key, time.Hour)
+		r := newRawRistretto(b, key, benchValue, time.Hour)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, found := r.Get(key); !found {
@@ -96,7 +96,7 @@ func BenchmarkL1Hit(b *testing.B) {
 		}
 	})
 	b.Run("ristretto-copy", func(b *testing.B) {
-		r := newRawRistretto(b, key, 0)
+		r := newRawRistretto(b, key, benchValue, 0)
 		b.ReportAllocs()
 		for b.Loop() {
 			v, found := r.Get(key)
@@ -111,14 +111,14 @@ func BenchmarkL1Hit(b *testing.B) {
 // benchSink keeps the compiler from dropping a copy that is never read.
 var benchSink []byte
 
-// newRawRistretto returns a ristretto cache holding benchValue under key,
-// with ttl (0 for none), closed when b ends.
-func newRawRistretto(b *testing.B, key []byte, ttl time.Duration) *ristretto.Cache[[]byte, []byte] {
+// newRawRistretto returns a ristretto cache holding value under key, with
+// ttl (0 for none), closed when b ends.
+func newRawRistretto(b *testing.B, key, value []byte, ttl time.Duration) *ristretto.Cache[[]byte, []byte] {
 	r, err := ristretto.NewCache(&ristretto.Config[[]byte, []byte]{NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64})
 	require.NoError(b, err)
 	b.Cleanup(r.Close)
 	for {
-		r.SetWithTTL(key, benchValue, int64(len(benchValue)), ttl)
+		r.SetWithTTL(key, value, int64(len(value)), ttl)
 		r.Wait()
 		if _, found := r.Get(key); found {
 			return r
@@ -158,16 +158,7 @@ func BenchmarkL1HitLarge(b *testing.B) {
 		})
 	}
 	b.Run("ristretto", func(b *testing.B) {
-		r, err := ristretto.NewCache(&ristretto.Config[[]byte, []byte]{NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64})
-		require.NoError(b, err)
-		b.Cleanup(r.Close)
-		for {
-			r.Set(key, value, int64(len(value)))
-			r.Wait()
-			if _, found := r.Get(key); found {
-				break
-			}
-		}
+		r := newRawRistretto(b, key, value, 0)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, found := r.Get(key); !found {
@@ -250,7 +241,7 @@ func BenchmarkL1HitParallel(b *testing.B) {
 		})
 	})
 	b.Run("ristretto", func(b *testing.B) {
-		r := newRawRistretto(b, key, 0)
+		r := newRawRistretto(b, key, benchValue, 0)
 		parallel(b, func() bool {
 			_, found := r.Get(key)
 			return found
